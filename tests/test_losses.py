@@ -1,0 +1,123 @@
+"""The losses against values computed by hand and against a per-sample loop."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from xmllib import losses
+
+
+def loop_contiguity(z: torch.Tensor) -> float:
+    """Total variation of one H x W map, written out with Python loops."""
+    h, w = z.shape
+    vertical = sum(abs(z[i + 1, j] - z[i, j]) for i in range(h - 1) for j in range(w)) / ((h - 1) * w)
+    horizontal = sum(abs(z[i, j + 1] - z[i, j]) for i in range(h) for j in range(w - 1)) / (h * (w - 1))
+    return float(vertical + horizontal)
+
+
+def loop_weak(z_hat: torch.Tensor, z: torch.Tensor, eps: float = 1e-6) -> float:
+    outside = [(1 - m, v) for m, v in zip(z.flatten().tolist(), z_hat.flatten().tolist())]
+    return abs(sum(o * v for o, v in outside) / (sum(o for o, _ in outside) + eps))
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(0)
+    heatmap = torch.rand(4, 1, 5, 7, generator=g)
+    mask = (torch.rand(4, 1, 5, 7, generator=g) > 0.6).float()
+    return heatmap, mask
+
+
+def test_values_by_hand():
+    z = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
+    assert losses.sparsity_loss(z).item() == pytest.approx(0.75)
+    # vertical diffs: |1-0|, |1-1| -> mean 0.5; horizontal: |1-0|, |1-1| -> mean 0.5
+    assert losses.contiguity_loss(z).item() == pytest.approx(1.0)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    # outside the mask: 1, 1, 1 over 3 pixels
+    assert losses.weakly_supervised_loss(z, mask).item() == pytest.approx(1.0, abs=1e-5)
+    assert losses.unsupervised_explanation_loss(z, beta=0.9).item() == pytest.approx(0.9 * 0.75 + 0.1 * 1.0)
+    assert losses.hybrid_explanation_loss(z, mask, beta=0.9, gamma=2.0).item() == pytest.approx(
+        0.9 * 0.75 + 0.1 * 1.0 + 2.0, abs=1e-5)
+
+
+def test_batched_equals_per_sample_loop(batch):
+    heatmap, mask = batch
+    sparsity = losses.sparsity_loss(heatmap, reduction="none")
+    contiguity = losses.contiguity_loss(heatmap, reduction="none")
+    weak = losses.weakly_supervised_loss(heatmap, mask, reduction="none")
+    for i in range(len(heatmap)):
+        assert sparsity[i].item() == pytest.approx(heatmap[i].abs().mean().item(), rel=1e-6)
+        assert contiguity[i].item() == pytest.approx(loop_contiguity(heatmap[i, 0]), rel=1e-5)
+        assert weak[i].item() == pytest.approx(loop_weak(heatmap[i], mask[i]), rel=1e-5)
+
+
+def test_reductions(batch):
+    heatmap, mask = batch
+    per_sample = losses.hybrid_explanation_loss(heatmap, mask, 0.9, 1.0, reduction="none")
+    assert per_sample.shape == (4,)
+    assert losses.hybrid_explanation_loss(heatmap, mask, 0.9, 1.0, reduction="sum").item() == pytest.approx(
+        per_sample.sum().item())
+    assert losses.hybrid_explanation_loss(heatmap, mask, 0.9, 1.0).item() == pytest.approx(per_sample.mean().item())
+    with pytest.raises(ValueError, match="reduction"):
+        losses.sparsity_loss(heatmap, reduction="max")
+
+
+def test_heatmap_without_channel_dimension(batch):
+    heatmap, mask = batch
+    assert torch.equal(losses.contiguity_loss(heatmap[:, 0], "none"), losses.contiguity_loss(heatmap, "none"))
+    with pytest.raises(ValueError, match="B x 1 x H x W"):
+        losses.sparsity_loss(heatmap.expand(4, 3, 5, 7))
+    with pytest.raises(ValueError, match="does not match"):
+        losses.weakly_supervised_loss(heatmap, mask[:, :, :4])
+
+
+def test_mask_valid_drops_the_weak_term(batch):
+    heatmap, mask = batch
+    valid = torch.tensor([True, False, True, False])
+    hybrid = losses.hybrid_explanation_loss(heatmap, mask, 0.9, 1.0, mask_valid=valid, reduction="none")
+    unsupervised = losses.unsupervised_explanation_loss(heatmap, 0.9, reduction="none")
+    assert torch.equal(hybrid[~valid], unsupervised[~valid])
+    assert torch.all(hybrid[valid] > unsupervised[valid])
+
+
+@pytest.mark.parametrize("loss", ["unsupervised", "hybrid"])
+def test_joint_loss_against_per_sample_loop(batch, loss):
+    heatmap, mask = batch
+    logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 2, 1, 2])
+    out = losses.joint_loss(logits, labels, heatmap, alpha=0.3, beta=0.8, gamma=1.5, loss=loss, mask=mask)
+    totals = []
+    for i in range(4):
+        ce = F.cross_entropy(logits[i:i + 1], labels[i:i + 1]).item()
+        expl = 0.8 * heatmap[i].abs().mean().item() + 0.2 * loop_contiguity(heatmap[i, 0])
+        if loss == "hybrid":
+            expl += 1.5 * loop_weak(heatmap[i], mask[i])
+        totals.append(0.3 * ce + 0.7 * expl)
+    assert out.total.item() == pytest.approx(sum(totals) / 4, rel=1e-5)
+    assert out.total.item() == pytest.approx(0.3 * out.classification.item() + 0.7 * out.explanation.item(),
+                                             rel=1e-6)
+
+
+def test_joint_loss_class_weights_match_torch(batch):
+    heatmap, mask = batch
+    logits = torch.randn(4, 2, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 1, 1, 1])
+    weights = torch.tensor([3.0, 1.0])
+    out = losses.joint_loss(logits, labels, heatmap, alpha=1.0, beta=0.9, mask=mask, class_weights=weights)
+    expected = torch.nn.CrossEntropyLoss(weight=weights)(logits, labels)
+    assert out.classification.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_joint_loss_errors(batch):
+    heatmap, _ = batch
+    logits, labels = torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="needs masks"):
+        losses.joint_loss(logits, labels, heatmap, alpha=0.5, beta=0.9, loss="hybrid")
+    with pytest.raises(ValueError, match="unknown explanation loss"):
+        losses.joint_loss(logits, labels, heatmap, alpha=0.5, beta=0.9, loss="supervised")
+
+
+def test_black_map_has_zero_explanation_loss():
+    black = torch.zeros(2, 1, 8, 8)
+    assert losses.hybrid_explanation_loss(black, torch.zeros_like(black), 0.9, 1.0).item() == 0.0

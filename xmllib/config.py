@@ -1,0 +1,209 @@
+"""One typed configuration for a run, with the paper's defaults and named presets.
+
+The CLI, the notebooks and the checkpoints all use `Config`: per-phase values are
+3-tuples (phase 1, 2, 3), everything else is one value. A `Config` validates itself
+on creation, so a wrong value fails before anything is trained or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+PHASES = (1, 2, 3)
+LOSSES = ("unsupervised", "hybrid")
+CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
+GATES = ("block", "stage")
+OPTIMIZERS = ("sgd", "adam", "adadelta")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience")
+
+
+class ConfigError(ValueError):
+    """A configuration value that the method cannot use."""
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """The values of one training phase (method.md section 3)."""
+
+    phase: int
+    epochs: int
+    alpha: float
+    lr_clf: float
+    lr_expl: float
+    patience: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Defaults: the paper's ImagenetHVZ recipe."""
+
+    epochs: tuple[int, int, int] = (10, 10, 100)
+    alpha: tuple[float, float, float] = (1.0, 0.25, 0.9)
+    lr_clf: tuple[float, float, float] = (0.01, 0.0, 0.01)
+    lr_expl: tuple[float, float, float] = (0.0, 0.01, 0.01)
+    patience: tuple[int, int, int] = (100, 100, 10)
+    beta: float = 0.9
+    gamma: float = 1.0
+    init_bias: float = 3.0
+    loss: str = "hybrid"
+    classifier: str = "resnet18"
+    gates: str = "block"
+    explainer_width: int = 32
+    pretrained: bool = False
+    optimizer: str = "sgd"
+    batch_size: int = 8
+    image_size: int = 224
+    aug_prob: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    class_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in PER_PHASE:
+            value = getattr(self, name)
+            if isinstance(value, (int, float)):
+                value = (value,) * 3
+            if not isinstance(value, (tuple, list)) or len(value) != 3:
+                raise ConfigError(
+                    f"{name} needs one value per phase (3 values, e.g. 10,10,60), got {value!r}"
+                )
+            object.__setattr__(self, name, tuple(value))
+        if self.class_weights is not None:
+            object.__setattr__(self, "class_weights", tuple(float(w) for w in self.class_weights))
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("classifier", self.classifier, CLASSIFIERS)
+        _check_choice("gates", self.gates, GATES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("device", self.device, DEVICES)
+        for name in ("alpha", "beta", "aug_prob"):
+            values = getattr(self, name)
+            for v in values if isinstance(values, tuple) else (values,):
+                if not 0.0 <= v <= 1.0:
+                    raise ConfigError(f"{name} must lie in [0, 1], got {v}")
+        _check_positive("epochs", self.epochs, allow_zero=True)
+        _check_positive("patience", self.patience)
+        _check_positive("lr_clf", self.lr_clf, allow_zero=True)
+        _check_positive("lr_expl", self.lr_expl, allow_zero=True)
+        _check_positive("batch_size", (self.batch_size,))
+        _check_positive("image_size", (self.image_size,))
+        _check_positive("explainer_width", (self.explainer_width,))
+        if self.gamma < 0:
+            raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
+
+    def phase(self, number: int) -> PhaseConfig:
+        """The values of phase `number` (1, 2 or 3)."""
+        if number not in PHASES:
+            raise ConfigError(f"phase must be 1, 2 or 3, got {number}")
+        i = number - 1
+        return PhaseConfig(
+            phase=number,
+            epochs=self.epochs[i],
+            alpha=self.alpha[i],
+            lr_clf=self.lr_clf[i],
+            lr_expl=self.lr_expl[i],
+            patience=self.patience[i],
+        )
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with `changes` applied (and validated); None values are ignored."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown configuration keys {unknown}; known: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, for YAML files and checkpoints."""
+        out = dataclasses.asdict(self)
+        for name, value in out.items():
+            if isinstance(value, tuple):
+                out[name] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        """Inverse of `to_dict`; unknown keys are an error, missing keys take defaults."""
+        return cls().replace(**values)
+
+    def save(self, path: str | Path) -> None:
+        """Write this configuration as YAML."""
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path, base: Config | None = None) -> Config:
+        """Read a YAML file of configuration keys (any subset), applied over `base`.
+
+        `base` defaults to the paper's configuration; a `preset` key in the file picks another.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must hold a mapping of configuration keys, got {type(values).__name__}")
+        if "preset" in values:
+            base = preset(values.pop("preset"))
+        return (base or cls()).replace(**values)
+
+
+def field_names() -> list[str]:
+    """The keys a configuration file or `Config.replace` accepts."""
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _check_positive(name: str, values: tuple, allow_zero: bool = False) -> None:
+    for v in values:
+        if v < 0 or (v == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{name} must be {bound}, got {v}")
+
+
+PRESETS: dict[str, Config] = {
+    "paper": Config(),
+    "tutorial": Config(
+        epochs=(3, 3, 6),
+        alpha=(1.0, 0.25, 0.9),
+        lr_clf=(1e-3, 0.0, 1e-3),
+        lr_expl=(0.0, 1e-3, 1e-3),
+        patience=(3, 3, 3),
+        init_bias=3.0,
+        explainer_width=16,
+        optimizer="adam",
+        batch_size=32,
+        image_size=64,
+        aug_prob=0.0,
+    ),
+}
+
+
+def preset(name: str) -> Config:
+    """A named configuration: `paper` (method.md section 3) or `tutorial` (fast, CPU)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; other names are taken as they are."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(name)

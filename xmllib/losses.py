@@ -1,0 +1,128 @@
+"""The explanation losses and the joint loss of method.md section 2, batched.
+
+Every function takes heatmaps of shape B x 1 x H x W (or B x H x W), computes one
+value per sample in a single expression over the whole batch (the original code
+looped over the batch in Python), and reduces them with `reduction`:
+"mean" (default), "sum", or "none" (a tensor of B values).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+EXPLANATION_LOSSES = ("unsupervised", "hybrid")
+
+
+def _per_sample(heatmap: Tensor) -> Tensor:
+    """B x H x W view of a B x 1 x H x W (or B x H x W) heatmap."""
+    if heatmap.dim() == 4 and heatmap.shape[1] == 1:
+        return heatmap[:, 0]
+    if heatmap.dim() == 3:
+        return heatmap
+    raise ValueError(f"heatmaps must be B x 1 x H x W or B x H x W, got shape {tuple(heatmap.shape)}")
+
+
+def _reduce(values: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+
+
+def sparsity_loss(heatmap: Tensor, reduction: str = "mean") -> Tensor:
+    """L_s = mean |zhat|: small when few pixels are marked relevant."""
+    return _reduce(_per_sample(heatmap).abs().mean(dim=(1, 2)), reduction)
+
+
+def contiguity_loss(heatmap: Tensor, reduction: str = "mean") -> Tensor:
+    """L_c: total variation, the mean absolute vertical plus mean absolute horizontal difference."""
+    z = _per_sample(heatmap)
+    vertical = (z[:, 1:, :] - z[:, :-1, :]).abs().mean(dim=(1, 2))
+    horizontal = (z[:, :, 1:] - z[:, :, :-1]).abs().mean(dim=(1, 2))
+    return _reduce(vertical + horizontal, reduction)
+
+
+def weakly_supervised_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """L_w = |sum((1 - z) * zhat) / (sum(1 - z) + eps)|: the mean heatmap outside the mask z."""
+    z_hat, z = _per_sample(heatmap), _per_sample(mask)
+    if z.shape != z_hat.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match heatmap shape {tuple(heatmap.shape)}")
+    outside = 1.0 - z
+    values = (outside * z_hat).sum(dim=(1, 2)) / (outside.sum(dim=(1, 2)) + eps)
+    return _reduce(values.abs(), reduction)
+
+
+def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str = "mean") -> Tensor:
+    """L_u = beta * L_s + (1 - beta) * L_c."""
+    values = beta * sparsity_loss(heatmap, "none") + (1.0 - beta) * contiguity_loss(heatmap, "none")
+    return _reduce(values, reduction)
+
+
+def hybrid_explanation_loss(
+    heatmap: Tensor,
+    mask: Tensor,
+    beta: float,
+    gamma: float,
+    mask_valid: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """L_h = L_u + gamma * L_w; samples whose `mask_valid` is False get no L_w term."""
+    weak = weakly_supervised_loss(heatmap, mask, reduction="none")
+    if mask_valid is not None:
+        weak = weak * mask_valid.to(weak.dtype)
+    values = unsupervised_explanation_loss(heatmap, beta, "none") + gamma * weak
+    return _reduce(values, reduction)
+
+
+class JointLoss(NamedTuple):
+    """The joint loss and its two parts, each already reduced the same way."""
+
+    total: Tensor
+    classification: Tensor
+    explanation: Tensor
+
+
+def joint_loss(
+    logits: Tensor,
+    labels: Tensor,
+    heatmap: Tensor,
+    *,
+    alpha: float,
+    beta: float,
+    gamma: float = 1.0,
+    loss: str = "hybrid",
+    mask: Tensor | None = None,
+    mask_valid: Tensor | None = None,
+    class_weights: Tensor | None = None,
+    reduction: str = "mean",
+) -> JointLoss:
+    """L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_expl, L_expl = L_u or L_h.
+
+    With `class_weights`, the mean reduction of the classification term is the
+    weighted mean (sum of w_y * CE over the sum of w_y), as `torch.nn.CrossEntropyLoss`
+    computes it, for training and validation alike.
+    """
+    if loss not in EXPLANATION_LOSSES:
+        raise ValueError(f"unknown explanation loss {loss!r}; choose one of {', '.join(EXPLANATION_LOSSES)}")
+    classification = F.cross_entropy(logits, labels, weight=class_weights, reduction="none")
+    if loss == "hybrid":
+        if mask is None:
+            raise ValueError("the hybrid loss needs masks; use loss='unsupervised' for data without masks")
+        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, reduction="none")
+    else:
+        explanation = unsupervised_explanation_loss(heatmap, beta, reduction="none")
+    if reduction == "mean" and class_weights is not None:
+        classification_reduced = classification.sum() / class_weights[labels].sum()
+    else:
+        classification_reduced = _reduce(classification, reduction)
+    explanation_reduced = _reduce(explanation, reduction)
+    total = alpha * classification_reduced + (1.0 - alpha) * explanation_reduced
+    return JointLoss(total, classification_reduced, explanation_reduced)

@@ -1,0 +1,192 @@
+"""A training run end to end: data, model, three phases, test, and the run folder.
+
+`train_run` is what `python -m xmllib train` and `make demo` call. It checks
+everything that can be checked before anything is written (the image size the
+model takes, masks for the hybrid loss), trains, tests, and writes to its folder:
+config.yaml, history_phase{1,2,3}.csv, checkpoint.pt (resumable), model.pt (final),
+metrics.json, explanations.png, curves.png and roc_pr.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from xmllib import metrics, plots
+from xmllib.checkpoints import load_model, save_checkpoint
+from xmllib.config import Config, resolve_device
+from xmllib.data import DatasetError, IndexDataset, make_loaders, read_index
+from xmllib.models import ExplainerClassifier, build_model
+from xmllib.training import Callback, seed_everything, train
+
+MODEL_NAME = "model.pt"
+
+
+@dataclass
+class SplitResult:
+    """Predictions and per-image localisation values over a split, plus a few examples to plot."""
+
+    probs: Tensor
+    labels: Tensor
+    localisation: dict[str, Tensor]
+    examples: dict[str, Tensor]
+
+
+def check_dataset(index_csv: str | Path, config: Config) -> pd.DataFrame:
+    """Fail early, before anything is written, on data this configuration cannot use."""
+    index = read_index(index_csv)
+    missing = {"train", "val", "test"} - set(index["split"])
+    if missing:
+        raise DatasetError(f"{index_csv} has no rows in split(s) {sorted(missing)}; a run needs train, val and test")
+    if config.loss == "hybrid" and not (index["mask"] != "").any():
+        raise DatasetError(
+            f"the hybrid loss needs masks, but no row of {index_csv} has one; "
+            "add a mask column or train with --loss unsupervised"
+        )
+    return index
+
+
+@torch.no_grad()
+def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: int = 16) -> SplitResult:
+    """Run the model in eval mode over a split; localisation values are NaN where undefined."""
+    model.eval()
+    device = next(model.parameters()).device
+    probs, labels, examples = [], [], {}
+    values: dict[str, list[Tensor]] = {k: [] for k in ("pompom", "mass_inside_mask", "target_selectivity",
+                                                       "every_object_selectivity")}
+    for batch in loader:
+        logits, heatmaps = model(batch["image"].to(device))
+        heatmaps = heatmaps.cpu()
+        probs.append(logits.softmax(1).cpu())
+        labels.append(batch["label"])
+        for name, value in _localisation(heatmaps, batch).items():
+            values[name].append(value)
+        if sum(len(x) for x in examples.get("image", [])) < n_examples:
+            for key, value in {**batch, "heatmap": heatmaps}.items():
+                examples.setdefault(key, []).append(value)
+    return SplitResult(
+        probs=torch.cat(probs),
+        labels=torch.cat(labels),
+        localisation={k: torch.cat(v) for k, v in values.items()},
+        examples={k: torch.cat(v)[:n_examples] for k, v in examples.items()},
+    )
+
+
+def _localisation(heatmaps: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Per-image localisation values of one batch; NaN for images without the annotation needed."""
+    nan = torch.full((len(heatmaps),), math.nan)
+    has_mask, has_distractors = batch["has_mask"], batch["has_mask"] & batch["has_distractors"]
+    masks, distractors = batch["mask"], batch["distractors"]
+    return {
+        "pompom": torch.where(has_mask, metrics.pompom(heatmaps, masks), nan),
+        "mass_inside_mask": torch.where(has_mask, metrics.mass_inside_mask(heatmaps, masks), nan),
+        "target_selectivity": torch.where(
+            has_distractors, metrics.target_selectivity(heatmaps, masks, distractors), nan),
+        "every_object_selectivity": torch.where(
+            has_distractors,
+            metrics.target_selectivity(metrics.every_object_heatmaps(masks, distractors), masks, distractors),
+            nan),
+    }
+
+
+def summarise_test(result: SplitResult) -> dict[str, Any]:
+    """The test figures of metrics.json: classification metrics, then localisation means with counts."""
+    out: dict[str, Any] = {
+        "test_accuracy": metrics.accuracy(result.probs, result.labels),
+        "test_balanced_accuracy": metrics.balanced_accuracy(result.probs, result.labels),
+        "test_auc": metrics.roc_auc(result.probs, result.labels),
+    }
+    for name, values in result.localisation.items():
+        summary = metrics.summarise(values)
+        out[name] = summary["mean"]
+        out[f"{name}_n"] = summary["n"]
+        out[f"{name}_excluded"] = summary["excluded"]
+    return {k: (float(v) if isinstance(v, float) or torch.is_tensor(v) else v) for k, v in out.items()}
+
+
+def write_figures(out_dir: Path, result: SplitResult, class_names: list[str],
+                  history: pd.DataFrame | None = None) -> None:
+    """explanations.png and roc_pr.png of a tested model, and curves.png when a history is given."""
+    ex = result.examples
+    predictions = result.probs[: len(ex["label"])].argmax(1)
+    figures = {
+        "explanations.png": plots.explanation_grid(
+            ex["image"], ex["heatmap"], ex["mask"], ex["label"], predictions, class_names),
+        "roc_pr.png": plots.roc_pr_curves(result.probs, result.labels, class_names),
+    }
+    if history is not None:
+        figures["curves.png"] = plots.training_curves(history)
+    for name, figure in figures.items():
+        figure.savefig(out_dir / name, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+
+
+def train_run(
+    index_csv: str | Path,
+    config: Config,
+    out_dir: str | Path,
+    *,
+    callbacks: Iterable[Callback] = (),
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Train the three phases on an index, test, and write the run folder; returns metrics.json's content."""
+    began = time.perf_counter()
+    check_dataset(index_csv, config)
+    seed_everything(config.seed)
+    loaders = make_loaders(index_csv, config.image_size, config.batch_size, config.aug_prob, config.seed,
+                           config.num_workers)
+    class_names = list(loaders["train"].dataset.classes)
+    model = build_model(config.classifier, len(class_names), gates=config.gates,
+                        explainer_width=config.explainer_width, init_bias=config.init_bias,
+                        pretrained=config.pretrained)
+    model.check_input_size(config.image_size, config.image_size)
+    model.to(resolve_device(config.device))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.save(out_dir / "config.yaml")
+    history = train(model, config, loaders, class_names=class_names, out_dir=out_dir,
+                    callbacks=callbacks, resume=resume)
+    for phase, rows in history.groupby("phase"):
+        rows.to_csv(out_dir / f"history_phase{phase}.csv", index=False)
+    save_checkpoint(out_dir / MODEL_NAME, {"config": config.to_dict(), "class_names": class_names,
+                                          "model": model.state_dict()})
+    result = predict_split(model, loaders["test"])
+    summary = summarise_test(result)
+    write_figures(out_dir, result, class_names, history)
+    summary["seconds"] = time.perf_counter() - began
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """A few lines for the terminal."""
+    keys = ("test_accuracy", "test_balanced_accuracy", "test_auc", "pompom", "mass_inside_mask",
+            "target_selectivity", "every_object_selectivity", "seconds")
+    return "\n".join(f"{key:>26}: {summary[key]:.4f}" for key in keys if key in summary)
+
+
+def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str = "test",
+                    out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures."""
+    model, config, class_names = load_model(checkpoint)
+    dataset = IndexDataset(read_index(index_csv), split, config.image_size, classes=class_names)
+    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
+    result = predict_split(model, loader)
+    summary = summarise_test(result)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_figures(out_dir, result, class_names)
+    return summary

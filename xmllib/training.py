@@ -1,0 +1,327 @@
+"""Training in three phases (method.md section 3).
+
+`train_phase` trains one phase: the modules the phase freezes get no gradient, are
+left out of the optimiser and are put in eval mode (the original left them in
+train mode, so their BatchNorm statistics drifted while "frozen"). After every
+epoch the model is measured in eval mode over the whole train and val splits,
+ReduceLROnPlateau steps on the val loss, early stopping keeps the best weights,
+a checkpoint is written atomically, and the callbacks are called. `train` runs the
+three phases and resumes from the run folder's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from xmllib.checkpoints import load_checkpoint, save_checkpoint
+from xmllib.config import Config, PhaseConfig
+from xmllib.losses import JointLoss, joint_loss
+from xmllib.models import ExplainerClassifier
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+#: which modules each phase trains: (explainer, classifier)
+TRAINS = {1: (False, True), 2: (True, False), 3: (True, True)}
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training met a NaN or infinite loss; the last good checkpoint is kept."""
+
+    def __init__(self, phase: int, epoch: int, batch: int, checkpoint: Path | None) -> None:
+        kept = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
+        super().__init__(
+            f"the loss became NaN or infinite in phase {phase}, epoch {epoch}, batch {batch}; "
+            f"training stopped and {kept}. Lower the learning rates or check the data."
+        )
+        self.phase, self.epoch, self.batch = phase, epoch, batch
+
+
+class Callback:
+    """Hooks into training, for live plots in notebooks. Override what you need."""
+
+    def on_epoch_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        """Called after each epoch with the history so far (all phases) and the model."""
+
+    def on_phase_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        """Called after each phase, once the best weights are restored."""
+
+
+@dataclass
+class EarlyStopping:
+    """Stops after `patience` epochs without a lower val loss; remembers the best weights."""
+
+    patience: int
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict[str, Tensor] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """True once `patience` epochs in a row brought no improvement."""
+        return self.bad_epochs >= self.patience
+
+    def step(self, loss: float, epoch: int, model: nn.Module) -> bool:
+        """Record one epoch's val loss; True when training should stop."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+        return self.stopped
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best weights seen, if any."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    """Train a module (gradients, train mode) or freeze it (no gradients, eval mode)."""
+    module.requires_grad_(trainable)
+    module.train(trainable)
+
+
+def prepare_phase(model: ExplainerClassifier, phase: int) -> None:
+    """Freeze and unfreeze the explainer and classifier as `phase` prescribes."""
+    trains_explainer, trains_classifier = TRAINS[phase]
+    set_trainable(model.explainer, trains_explainer)
+    set_trainable(model.classifier, trains_classifier)
+
+
+def make_optimizer(config: Config, model: ExplainerClassifier, phase: PhaseConfig) -> torch.optim.Optimizer:
+    """An optimiser over the modules this phase trains only, each with its own learning rate."""
+    trains_explainer, trains_classifier = TRAINS[phase.phase]
+    groups = []
+    if trains_classifier:
+        groups.append({"params": list(model.classifier.parameters()), "lr": phase.lr_clf, "name": "classifier"})
+    if trains_explainer:
+        groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, momentum=0.9, weight_decay=1e-4)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups)
+    return torch.optim.Adadelta(groups)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and GPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> None:
+    """Seed everything from (seed, phase, epoch), so a resumed run repeats the same epochs."""
+    seed = config.seed * 10_000 + phase * 1_000 + epoch
+    seed_everything(seed)
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)
+
+
+def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config: Config, alpha: float,
+                device: torch.device, class_weights: Tensor | None) -> tuple[JointLoss, Tensor]:
+    images = batch["image"].to(device, non_blocking=True)
+    labels = batch["label"].to(device, non_blocking=True)
+    logits, heatmap = model(images)
+    loss = joint_loss(
+        logits, labels, heatmap,
+        alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
+        mask=batch["mask"].to(device, non_blocking=True),
+        mask_valid=batch["has_mask"].to(device, non_blocking=True),
+        class_weights=class_weights,
+    )
+    return loss, logits
+
+
+@torch.no_grad()
+def evaluate(model: ExplainerClassifier, loader: DataLoader, config: Config, alpha: float,
+             device: torch.device, class_weights: Tensor | None = None) -> dict[str, float]:
+    """Mean losses and accuracy over a whole split, in eval mode (training modes are restored)."""
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    totals = {"loss": 0.0, "clf_loss": 0.0, "expl_loss": 0.0, "correct": 0.0}
+    count = 0
+    for batch in loader:
+        loss, logits = _batch_loss(model, batch, config, alpha, device, class_weights)
+        n = len(batch["label"])
+        totals["loss"] += loss.total.item() * n
+        totals["clf_loss"] += loss.classification.item() * n
+        totals["expl_loss"] += loss.explanation.item() * n
+        totals["correct"] += (logits.argmax(1).cpu() == batch["label"]).sum().item()
+        count += n
+    for module, mode in zip(model.modules(), modes):
+        module.training = mode
+    return {
+        "loss": totals["loss"] / count,
+        "clf_loss": totals["clf_loss"] / count,
+        "expl_loss": totals["expl_loss"] / count,
+        "accuracy": totals["correct"] / count,
+    }
+
+
+def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                 config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
+                 class_weights: Tensor | None, checkpoint: Path | None) -> None:
+    bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
+    for batch_number, batch in enumerate(bar, start=1):
+        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights)
+        if not torch.isfinite(loss.total):
+            raise NonFiniteLossError(phase.phase, epoch, batch_number, checkpoint)
+        optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        optimizer.step()
+        bar.set_postfix(loss=f"{loss.total.item():.4f}")
+
+
+def train_phase(
+    model: ExplainerClassifier,
+    config: Config,
+    phase_number: int,
+    loaders: Mapping[str, DataLoader],
+    *,
+    class_names: Sequence[str],
+    out_dir: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    history: pd.DataFrame | None = None,
+    resume_state: Mapping[str, Any] | None = None,
+    class_weights: Tensor | None = None,
+) -> pd.DataFrame:
+    """Train one phase; returns the history of all phases so far (docs/design.md columns).
+
+    `resume_state` is a checkpoint of this phase to continue from. With `out_dir`,
+    a checkpoint is written there after every epoch.
+    """
+    phase = config.phase(phase_number)
+    device = next(model.parameters()).device
+    checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    rows = [] if history is None else history.to_dict("records")
+    prepare_phase(model, phase.phase)
+    optimizer = make_optimizer(config, model, phase)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, patience=2)
+    stopper = EarlyStopping(phase.patience)
+    start = 1
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        stopper.load_state_dict(resume_state["early_stopping"])
+        start = resume_state["epoch"] + 1
+    for epoch in range(start, phase.epochs + 1):
+        if stopper.stopped:
+            break
+        began = time.perf_counter()
+        _seed_epoch(config, phase.phase, epoch, loaders["train"])
+        _train_epoch(model, loaders["train"], optimizer, config, phase, epoch, device, class_weights, checkpoint)
+        row: dict[str, Any] = {"phase": phase.phase, "epoch": epoch, **_learning_rates(optimizer)}
+        for split in ("train", "val"):
+            stats = evaluate(model, loaders[split], config, phase.alpha, device, class_weights)
+            row.update({f"{split}_{key}": value for key, value in stats.items()})
+        row["seconds"] = time.perf_counter() - began
+        rows.append(row)
+        scheduler.step(row["val_loss"])
+        stopper.step(row["val_loss"], epoch, model)
+        state = {"phase": phase.phase, "epoch": epoch, "phase_done": False, "history": rows}
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, _checkpoint_state(config, class_names, model, optimizer, scheduler,
+                                                          stopper, state))
+        history = pd.DataFrame(rows)
+        for callback in callbacks:
+            callback.on_epoch_end(history, model)
+    stopper.restore(model)
+    if checkpoint is not None:
+        state = {"phase": phase.phase, "epoch": len([r for r in rows if r["phase"] == phase.phase]),
+                 "phase_done": True, "history": rows}
+        save_checkpoint(checkpoint, _checkpoint_state(config, class_names, model, optimizer, scheduler,
+                                                      stopper, state))
+    history = pd.DataFrame(rows)
+    for callback in callbacks:
+        callback.on_phase_end(history, model)
+    return history
+
+
+def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    rates = {"lr_clf": 0.0, "lr_expl": 0.0}
+    for group in optimizer.param_groups:
+        rates["lr_clf" if group["name"] == "classifier" else "lr_expl"] = group["lr"]
+    return rates
+
+
+def _checkpoint_state(config: Config, class_names: Sequence[str], model: nn.Module,
+                      optimizer: torch.optim.Optimizer, scheduler: Any, stopper: EarlyStopping,
+                      progress: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "config": config.to_dict(), "class_names": list(class_names), **progress,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "early_stopping": stopper.state_dict(),
+    }
+
+
+def train(
+    model: ExplainerClassifier,
+    config: Config,
+    loaders: Mapping[str, DataLoader],
+    *,
+    class_names: Sequence[str],
+    out_dir: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    phases: Sequence[int] = (1, 2, 3),
+    resume: bool = True,
+    class_weights: Tensor | None = None,
+) -> pd.DataFrame:
+    """Run `phases` in order; with `out_dir` and `resume`, continue from its last checkpoint.
+
+    Returns the history of every phase, one row per epoch.
+    """
+    torch.set_flush_denormal(True)
+    device = next(model.parameters()).device
+    history: pd.DataFrame | None = None
+    state = None
+    checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    if resume and checkpoint is not None and checkpoint.is_file():
+        state = load_checkpoint(checkpoint, device)
+        _check_resumable(state, config, class_names, checkpoint)
+        model.load_state_dict(state["model"])
+        history = pd.DataFrame(state["history"])
+    for phase in phases:
+        resume_state = None
+        if state is not None:
+            if phase < state["phase"] or (phase == state["phase"] and state["phase_done"]):
+                continue
+            if phase == state["phase"]:
+                resume_state = state
+        history = train_phase(
+            model, config, phase, loaders, class_names=class_names, out_dir=out_dir,
+            callbacks=callbacks, history=history, resume_state=resume_state, class_weights=class_weights,
+        )
+    model.eval()
+    return history if history is not None else pd.DataFrame()
+
+
+def _check_resumable(state: Mapping[str, Any], config: Config, class_names: Sequence[str], path: Path) -> None:
+    """A checkpoint can be resumed only by the run that wrote it."""
+    if state["config"] != config.to_dict() or list(state["class_names"]) != list(class_names):
+        raise ValueError(
+            f"{path} was written by a run with another configuration or other classes; "
+            "use another output folder, or pass resume=False (--no-resume) to start over"
+        )
