@@ -115,6 +115,29 @@ def summarise_test(result: SplitResult) -> dict[str, Any]:
     return {k: (float(v) if isinstance(v, float) or torch.is_tensor(v) else v) for k, v in out.items()}
 
 
+class LocalisationTracker(Callback):
+    """Measures accuracy and localisation on one split after every epoch, against training minutes.
+
+    `table` holds one row per epoch: phase, epoch, minutes (training time so far), and
+    the means of summarise_test's figures on that split.
+    """
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+        self.rows: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        last = history.iloc[-1]
+        summary = summarise_test(predict_split(model, self.loader, n_examples=0))
+        figures = {k.removeprefix("test_"): v for k, v in summary.items() if not k.endswith(("_n", "_excluded"))}
+        self.rows.append({"phase": int(last["phase"]), "epoch": int(last["epoch"]),
+                          "minutes": history["seconds"].sum() / 60, **figures})
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
 def write_figures(out_dir: Path, result: SplitResult, class_names: list[str],
                   history: pd.DataFrame | None = None) -> None:
     """explanations.png and roc_pr.png of a tested model, and curves.png when a history is given."""

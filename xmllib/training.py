@@ -184,6 +184,7 @@ def evaluate(model: ExplainerClassifier, loader: DataLoader, config: Config, alp
 def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torch.optim.Optimizer,
                  config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
                  class_weights: Tensor | None, checkpoint: Path | None) -> None:
+    prepare_phase(model, phase.phase)
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     for batch_number, batch in enumerate(bar, start=1):
         loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights)
@@ -217,7 +218,6 @@ def train_phase(
     device = next(model.parameters()).device
     checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     rows = [] if history is None else history.to_dict("records")
-    prepare_phase(model, phase.phase)
     optimizer = make_optimizer(config, model, phase)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, patience=2)
     stopper = EarlyStopping(phase.patience)

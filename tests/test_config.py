@@ -1,0 +1,71 @@
+"""Config: defaults, presets, YAML round trip and the errors for values the method cannot use."""
+
+import pytest
+import torch
+
+from xmllib.config import Config, ConfigError, preset, resolve_device
+
+
+def test_paper_defaults_follow_method_section_3():
+    config = preset("paper")
+    assert config.epochs == (10, 10, 100)
+    assert config.alpha == (1.0, 0.25, 0.9)
+    assert (config.lr_clf, config.lr_expl) == ((0.01, 0.0, 0.01), (0.0, 0.01, 0.01))
+    assert config.patience == (100, 100, 10)
+    assert (config.beta, config.gamma, config.init_bias) == (0.9, 1.0, 3.0)
+    assert (config.batch_size, config.aug_prob, config.optimizer, config.classifier) == (8, 0.2, "sgd", "resnet18")
+    phase2 = config.phase(2)
+    assert (phase2.epochs, phase2.alpha, phase2.lr_clf, phase2.lr_expl) == (10, 0.25, 0.0, 0.01)
+
+
+def test_yaml_round_trip(tmp_path):
+    config = preset("tutorial").replace(epochs=(1, 2, 3), class_weights=(1.0, 2.0), loss="unsupervised")
+    config.save(tmp_path / "c.yaml")
+    assert Config.load(tmp_path / "c.yaml") == config
+
+
+def test_partial_yaml_applies_over_base(tmp_path):
+    (tmp_path / "c.yaml").write_text("gamma: 3.0\nepochs: [1, 1, 1]\n")
+    loaded = Config.load(tmp_path / "c.yaml", base=preset("tutorial"))
+    assert loaded == preset("tutorial").replace(gamma=3.0, epochs=(1, 1, 1))
+    (tmp_path / "p.yaml").write_text("preset: tutorial\nseed: 5\n")
+    assert Config.load(tmp_path / "p.yaml") == preset("tutorial").replace(seed=5)
+
+
+def test_a_single_value_means_every_phase():
+    assert Config(patience=4).patience == (4, 4, 4)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": (1, 2)}, "one value per phase"),
+    ({"alpha": (1.0, 0.25, 0.9, 0.9)}, "one value per phase"),
+    ({"classifier": "alexnet"}, "unknown classifier 'alexnet'"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer"),
+    ({"loss": "supervised"}, "unknown loss"),
+    ({"gates": "layer"}, "unknown gates"),
+    ({"alpha": (1.0, 1.5, 0.9)}, r"alpha must lie in \[0, 1\]"),
+    ({"batch_size": 0}, "batch_size must be > 0"),
+    ({"gamma": -1.0}, "gamma must be >= 0"),
+    ({"colour": True}, "unknown configuration keys"),
+])
+def test_bad_values(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        preset("paper").replace(**changes)
+
+
+def test_unknown_preset_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'fast'.*paper, tutorial"):
+        preset("fast")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Config.load(tmp_path / "none.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        Config.load(tmp_path / "list.yaml")
+
+
+def test_auto_device_on_this_machine():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
