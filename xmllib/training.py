@@ -138,6 +138,9 @@ def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> N
     seed_everything(seed)
     if loader.generator is not None:
         loader.generator.manual_seed(seed)
+    augmentation = getattr(loader.dataset, "augmentation", None)
+    if augmentation is not None:
+        augmentation.set_random_seed(seed)
 
 
 def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config: Config, alpha: float,

@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny polygons dataset and a tiny configuration, made once per session."""
+
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from xmllib.config import preset
+from xmllib.data import PolygonSpec, generate_polygons
+
+matplotlib.use("Agg")
+
+TINY_SPEC = PolygonSpec(n_train=16, n_val=8, n_test=8, image_size=32, radius=(4.0, 7.0),
+                        objects_per_image=(1, 3), line_width=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory) -> Path:
+    """index.csv of 32 px polygons: 16 train, 8 val, 8 test."""
+    return generate_polygons(tmp_path_factory.mktemp("polygons"), TINY_SPEC)
+
+
+@pytest.fixture
+def tiny_config():
+    """The tutorial preset shrunk to seconds: 32 px, one epoch per phase, a narrow explainer."""
+    return preset("tutorial").replace(epochs=(1, 1, 1), image_size=32, batch_size=8, explainer_width=4,
+                                      aug_prob=0.0, device="cpu")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread than on two that compete with other processes."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,62 @@
+"""Tests of the Explainer U-Net and the image size check."""
+
+import pytest
+import torch
+
+from xmllib.models import Explainer
+from xmllib.models.explainer import check_divisible_size
+
+
+def test_new_explainer_gives_white_heatmaps_in_eval_mode():
+    torch.manual_seed(0)
+    explainer = Explainer(width=8, init_bias=3.0).eval()
+    with torch.no_grad():
+        heatmap = explainer(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert heatmap.shape == (2, 1, 32, 32)
+    assert heatmap.min() > 0.99
+    assert heatmap.max() < 1.0
+
+
+def test_negative_init_bias_gives_black_heatmaps():
+    torch.manual_seed(0)
+    explainer = Explainer(width=8, init_bias=-3.0).eval()
+    with torch.no_grad():
+        heatmap = explainer(torch.rand(2, 3, 16, 24))
+    assert torch.equal(heatmap, torch.zeros(2, 1, 16, 24))
+
+
+def test_heatmap_range_in_train_mode_spans_zero_to_below_one():
+    torch.manual_seed(0)
+    explainer = Explainer(width=8, init_bias=0.0).train()
+    heatmap = explainer(torch.randn(2, 3, 32, 40))
+    assert heatmap.shape == (2, 1, 32, 40)
+    assert heatmap.min() == 0.0
+    assert 0.0 < heatmap.max() < 1.0
+
+
+def test_explainer_layout_matches_the_method():
+    explainer = Explainer(width=32)
+    assert explainer.enc1[0].in_channels == 3 and explainer.enc1[0].out_channels == 32
+    assert explainer.enc3[2].out_channels == 128
+    assert (explainer.up3.in_channels, explainer.up3.out_channels) == (128, 128)
+    assert (explainer.up2.in_channels, explainer.up2.out_channels) == (128, 64)
+    assert (explainer.up1.in_channels, explainer.up1.out_channels) == (64, 32)
+    assert explainer.dec1[2].out_channels == 32 and explainer.to_heatmap.out_channels == 1
+    assert explainer.norm.bias.item() == 3.0
+
+
+@pytest.mark.parametrize("height, width", [(30, 64), (64, 36), (4, 12)])
+def test_explainer_rejects_sizes_not_divisible_by_8(height, width):
+    with pytest.raises(ValueError, match=rf"{height} x {width}.*divisible by 8"):
+        Explainer(width=4)(torch.rand(1, 3, height, width))
+
+
+def test_size_error_suggests_nearest_valid_sizes():
+    with pytest.raises(ValueError, match=r"height 24 or 32, width 64$"):
+        check_divisible_size(30, 64, 8, "the explainer")
+    with pytest.raises(ValueError, match=r"height 8, width 8 or 16$"):
+        check_divisible_size(4, 12, 8, "the explainer")
+
+
+def test_valid_size_passes_the_check():
+    check_divisible_size(64, 96, 32, "the classifier")

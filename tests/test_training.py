@@ -1,0 +1,157 @@
+"""Training: freezing, determinism, checkpoints and resume, non-finite losses, early stopping."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from xmllib.checkpoints import load_checkpoint
+from xmllib.data import make_loaders
+from xmllib.models import build_model
+from xmllib.training import (
+    CHECKPOINT_NAME,
+    Callback,
+    EarlyStopping,
+    NonFiniteLossError,
+    make_optimizer,
+    train,
+    train_phase,
+)
+
+CLASSES = ["no_triangle", "triangle"]
+
+
+def setup(index, config):
+    torch.manual_seed(config.seed)
+    loaders = make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed)
+    model = build_model(config.classifier, 2, gates=config.gates, explainer_width=config.explainer_width,
+                        init_bias=config.init_bias)
+    return model, loaders
+
+
+def snapshot(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def assert_identical(before, module):
+    after = module.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        assert torch.equal(before[key], after[key]), key
+
+
+def assert_changed(before, module):
+    after = module.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point())
+
+
+@pytest.mark.parametrize("phase, frozen, trained", [(1, "explainer", "classifier"), (2, "classifier", "explainer")])
+def test_frozen_module_is_bit_identical(tiny_index, tiny_config, phase, frozen, trained):
+    model, loaders = setup(tiny_index, tiny_config.replace(lr_clf=(1e-2, 0, 1e-2), lr_expl=(0, 1e-2, 1e-2)))
+    config = tiny_config.replace(lr_clf=(1e-2, 0, 1e-2), lr_expl=(0, 1e-2, 1e-2))
+    frozen_before, trained_before = snapshot(getattr(model, frozen)), snapshot(getattr(model, trained))
+    train_phase(model, config, phase, loaders, class_names=CLASSES)
+    assert_identical(frozen_before, getattr(model, frozen))  # weights and BatchNorm statistics
+    assert_changed(trained_before, getattr(model, trained))
+
+
+def test_optimizer_holds_only_the_trained_module(tiny_config):
+    model = build_model("resnet18", 2, explainer_width=4)
+    for phase, names in [(1, {"classifier"}), (2, {"explainer"}), (3, {"classifier", "explainer"})]:
+        optimizer = make_optimizer(tiny_config, model, tiny_config.phase(phase))
+        assert {g["name"] for g in optimizer.param_groups} == names
+    optimizer = make_optimizer(tiny_config, model, tiny_config.phase(3))
+    held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert held == {id(p) for p in model.parameters()}
+
+
+def test_same_seed_same_history(tiny_index, tiny_config):
+    histories = []
+    for _ in range(2):
+        model, loaders = setup(tiny_index, tiny_config)
+        histories.append(train(model, tiny_config, loaders, class_names=CLASSES).drop(columns="seconds"))
+    pd.testing.assert_frame_equal(histories[0], histories[1])
+    assert list(histories[0]["phase"]) == [1, 2, 3]
+    assert {"train_loss", "val_loss", "train_accuracy", "val_expl_loss", "lr_clf", "lr_expl"} <= set(histories[0])
+
+
+class Interrupt(Callback):
+    """Simulates a crash (Ctrl-C) after a given epoch of a given phase."""
+
+    def __init__(self, phase, epoch):
+        self.phase, self.epoch = phase, epoch
+
+    def on_epoch_end(self, history, model):
+        last = history.iloc[-1]
+        if (last["phase"], last["epoch"]) == (self.phase, self.epoch):
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_repeats_the_uninterrupted_run(tiny_index, tiny_config, tmp_path):
+    config = tiny_config.replace(epochs=(1, 2, 1))
+    model, loaders = setup(tiny_index, config)
+    reference = train(model, config, loaders, class_names=CLASSES, out_dir=tmp_path / "a")
+    reference_state = snapshot(model)
+
+    model, loaders = setup(tiny_index, config)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, config, loaders, class_names=CLASSES, out_dir=tmp_path / "b", callbacks=[Interrupt(2, 1)])
+    saved = load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)
+    assert (saved["phase"], saved["epoch"], saved["phase_done"]) == (2, 1, False)
+
+    model, loaders = setup(tiny_index, config)
+    resumed = train(model, config, loaders, class_names=CLASSES, out_dir=tmp_path / "b")
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), reference.drop(columns="seconds"))
+    assert_identical(reference_state, model)
+
+
+def test_resume_refuses_another_configuration(tiny_index, tiny_config, tmp_path):
+    model, loaders = setup(tiny_index, tiny_config)
+    train(model, tiny_config, loaders, class_names=CLASSES, out_dir=tmp_path, phases=(1,))
+    with pytest.raises(ValueError, match="another configuration"):
+        train(model, tiny_config.replace(gamma=2.0), loaders, class_names=CLASSES, out_dir=tmp_path)
+
+
+class PoisonAfterPhase(Callback):
+    """Makes the explainer's output NaN once phase 1 is over."""
+
+    def on_phase_end(self, history, model):
+        if history.iloc[-1]["phase"] == 1:
+            with torch.no_grad():
+                next(model.explainer.parameters()).fill_(math.nan)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_index, tiny_config, tmp_path):
+    model, loaders = setup(tiny_index, tiny_config)
+    with pytest.raises(NonFiniteLossError, match="phase 2, epoch 1, batch 1") as error:
+        train(model, tiny_config, loaders, class_names=CLASSES, out_dir=tmp_path, callbacks=[PoisonAfterPhase()])
+    assert str(tmp_path / CHECKPOINT_NAME) in str(error.value)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert (saved["phase"], saved["phase_done"]) == (1, True)
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_early_stopping_restores_the_best_weights():
+    layer = torch.nn.Linear(1, 1)
+    stopper = EarlyStopping(patience=2)
+    for epoch, loss in enumerate([3.0, 1.0, 2.0, 2.5], start=1):
+        with torch.no_grad():
+            layer.weight.fill_(epoch)
+        stop = stopper.step(loss, epoch, layer)
+    assert stop and stopper.best_epoch == 2
+    stopper.restore(layer)
+    assert layer.weight.item() == 2.0
+
+
+def test_callbacks_see_every_epoch(tiny_index, tiny_config):
+    seen = []
+
+    class Record(Callback):
+        def on_epoch_end(self, history, model):
+            seen.append((len(history), model.training))
+
+    model, loaders = setup(tiny_index, tiny_config)
+    train(model, tiny_config, loaders, class_names=CLASSES, callbacks=[Record()])
+    assert [n for n, _ in seen] == [1, 2, 3]

@@ -1,0 +1,157 @@
+"""A torch Dataset over one split of a CSV index, and the loaders for all splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+from .augmentation import make_augmentation
+from .index import SPLITS, DatasetError, class_names, read_index
+
+
+class IndexDataset(Dataset):
+    """One split of a CSV index as batches of the form described in docs/design.md.
+
+    index: the CSV path, or a DataFrame returned by ``read_index``.
+    classes: class names in index order; by default the sorted train labels.
+    Images are converted to RGB (grayscale and RGBA too; alpha is dropped) and
+    resized to image_size x image_size with PIL's bilinear filter, which averages
+    over the source area when shrinking. Masks are resized with nearest
+    neighbours and thresholded at 0.5 (pixel > 127), so grey or JPEG-like mask
+    values are kept (the original divided by 255 and cast to uint8, which zeroed
+    every value below 255). The image is returned in pixel space, [0, 1], not
+    normalised: the model normalises.
+    """
+
+    def __init__(
+        self,
+        index: str | Path | pd.DataFrame,
+        split: str,
+        image_size: int,
+        classes: list[str] | None = None,
+        augmentation: A.Compose | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+        frame = index if isinstance(index, pd.DataFrame) else read_index(index)
+        rows = frame[frame["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise DatasetError(f"the index has no rows in split {split!r}")
+        self.classes = list(classes) if classes is not None else class_names(frame)
+        self.labels = _label_indices(rows["label"], self.classes)
+        self.image_size = image_size
+        self.augmentation = augmentation
+        self._images = rows["image"].tolist()
+        self._masks = rows["mask"].tolist()
+        self._distractors = rows["distractors"].tolist()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        image = _read_image(self._images[i], self.image_size)
+        mask = _read_mask(self._masks[i], self.image_size)
+        distractors = _read_mask(self._distractors[i], self.image_size)
+        if self.augmentation is not None:
+            out = self.augmentation(image=image, masks=[mask, distractors])
+            image, (mask, distractors) = out["image"], out["masks"]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0,
+            "mask": _mask_tensor(mask),
+            "has_mask": torch.tensor(bool(self._masks[i])),
+            "distractors": _mask_tensor(distractors),
+            "has_distractors": torch.tensor(bool(self._distractors[i])),
+            "label": self.labels[i],
+            "index": torch.tensor(i, dtype=torch.int64),
+        }
+
+
+def make_loaders(
+    index_csv: str | Path,
+    image_size: int,
+    batch_size: int,
+    aug_prob: float,
+    seed: int,
+    num_workers: int = 0,
+) -> dict[str, DataLoader]:
+    """DataLoaders for the splits present in the index, keyed by split name.
+
+    All splits share the train split's class names. Only train is shuffled (by a
+    generator seeded with seed) and augmented (each transform with probability
+    aug_prob, seeded too; workers reseed it from their own torch seed so that they
+    do not repeat each other's augmentations).
+    """
+    frame = read_index(index_csv)
+    classes = class_names(frame)
+    loaders = {}
+    for split in SPLITS:
+        if not (frame["split"] == split).any():
+            continue
+        train = split == "train"
+        dataset = IndexDataset(
+            frame,
+            split,
+            image_size,
+            classes,
+            augmentation=make_augmentation(aug_prob, seed) if train else None,
+        )
+        loaders[split] = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            generator=torch.Generator().manual_seed(seed) if train else None,
+            num_workers=num_workers,
+            worker_init_fn=_seed_worker_augmentation,
+        )
+    return loaders
+
+
+def _seed_worker_augmentation(worker_id: int) -> None:
+    """Give each worker's augmentation its own seed, derived from the loader's generator."""
+    dataset = get_worker_info().dataset
+    if dataset.augmentation is not None:
+        dataset.augmentation.set_random_seed(torch.initial_seed() % 2**32)
+
+
+def _label_indices(labels: pd.Series, classes: list[str]) -> torch.Tensor:
+    position = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(labels) - position.keys())
+    if unknown:
+        raise DatasetError(f"labels {unknown} are not among the classes {classes}")
+    return torch.tensor([position[label] for label in labels], dtype=torch.int64)
+
+
+def _mask_tensor(mask: np.ndarray) -> torch.Tensor:
+    """A uint8 H x W mask in {0, 1} as float32 1 x H x W."""
+    return torch.from_numpy(np.ascontiguousarray(mask)).float().unsqueeze(0)
+
+
+def _open(path: str, mode: str) -> Image.Image:
+    """Open an image file, fully decoded and converted to mode; DatasetError if unreadable."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise DatasetError(f"cannot read image file {path}: {error}") from error
+
+
+def _read_image(path: str, size: int) -> np.ndarray:
+    """The image at path as uint8 size x size x 3."""
+    image = _open(path, "RGB")
+    return np.array(image.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _read_mask(path: str, size: int) -> np.ndarray:
+    """The mask at path as uint8 size x size in {0, 1}; zeros when path is ""."""
+    if not path:
+        return np.zeros((size, size), dtype=np.uint8)
+    mask = _open(path, "L").resize((size, size), Image.Resampling.NEAREST)
+    return (np.asarray(mask) > 127).astype(np.uint8)

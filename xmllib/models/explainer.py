@@ -1,0 +1,96 @@
+"""The Explainer: a small U-Net that turns an image into a heatmap in [0, 1).
+
+method.md section 1. The heatmap is 1 where the classifier should look. Every
+activation is its own, non-in-place module so that captum's backward hooks
+(Guided Backprop, Deconvolution, DeepLift, LRP) can run through the network.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def check_divisible_size(height: int, width: int, divisor: int, needed_by: str) -> None:
+    """Raise a ValueError unless height and width are multiples of `divisor`.
+
+    The message names the size, who needs the divisor and the nearest valid sizes.
+    """
+    if height % divisor == 0 and width % divisor == 0:
+        return
+    raise ValueError(
+        f"image size {height} x {width} (height x width) is not supported: height and width "
+        f"must be divisible by {divisor} for {needed_by}; nearest valid sizes: "
+        f"height {_nearest_multiples(height, divisor)}, width {_nearest_multiples(width, divisor)}"
+    )
+
+
+def _nearest_multiples(size: int, divisor: int) -> str:
+    """The multiples of `divisor` just below and just above `size` (never 0), as text."""
+    below = (size // divisor) * divisor
+    above = math.ceil(size / divisor) * divisor
+    if below == above:
+        return str(size)
+    if below == 0:
+        return str(above)
+    return f"{below} or {above}"
+
+
+class ConvMod(nn.Sequential):
+    """conv3x3 (padding 1) -> ReLU -> conv3x3 -> ReLU, keeping the spatial size."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1),
+            nn.ReLU(),
+        )
+
+
+class Explainer(nn.Module):
+    """U-Net with additive skips mapping B x 3 x H x W images to B x 1 x H x W heatmaps in [0, 1).
+
+    Encoder: ConvMod(3->w), maxpool; ConvMod(w->2w), maxpool; ConvMod(2w->4w), maxpool.
+    Decoder: up-convolution (kernel 2, stride 2), add the encoder's feature map of
+    that size, ConvMod; three times. Head: conv1x1 -> BatchNorm2d(1) -> tanh -> ReLU.
+
+    `init_bias` initialises the BatchNorm's bias, so that a new explainer outputs
+    heatmaps of about tanh(init_bias) (0.995 for the default 3.0): white maps, the
+    classifier first sees the whole image. (The original code had four different
+    defaults, 10, 3, 2 and 1; the paper's is 3.) H and W must be divisible by 8.
+    """
+
+    size_divisor = 8
+
+    def __init__(self, width: int = 32, init_bias: float = 3.0) -> None:
+        super().__init__()
+        self.enc1 = ConvMod(3, width)
+        self.pool1 = nn.MaxPool2d(2)
+        self.enc2 = ConvMod(width, 2 * width)
+        self.pool2 = nn.MaxPool2d(2)
+        self.enc3 = ConvMod(2 * width, 4 * width)
+        self.pool3 = nn.MaxPool2d(2)
+        self.up3 = nn.ConvTranspose2d(4 * width, 4 * width, kernel_size=2, stride=2)
+        self.dec3 = ConvMod(4 * width, 4 * width)
+        self.up2 = nn.ConvTranspose2d(4 * width, 2 * width, kernel_size=2, stride=2)
+        self.dec2 = ConvMod(2 * width, 2 * width)
+        self.up1 = nn.ConvTranspose2d(2 * width, width, kernel_size=2, stride=2)
+        self.dec1 = ConvMod(width, width)
+        self.to_heatmap = nn.Conv2d(width, 1, kernel_size=1)
+        self.norm = nn.BatchNorm2d(1)
+        self.squash = nn.Tanh()
+        self.clip = nn.ReLU()
+        with torch.no_grad():
+            self.norm.bias.fill_(init_bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Heatmap B x 1 x H x W in [0, 1) of a normalised image batch B x 3 x H x W."""
+        check_divisible_size(x.shape[-2], x.shape[-1], self.size_divisor, "the explainer")
+        skip1 = self.enc1(x)
+        skip2 = self.enc2(self.pool1(skip1))
+        skip3 = self.enc3(self.pool2(skip2))
+        y = self.dec3(self.up3(self.pool3(skip3)) + skip3)
+        y = self.dec2(self.up2(y) + skip2)
+        y = self.dec1(self.up1(y) + skip1)
+        return self.clip(self.squash(self.norm(self.to_heatmap(y))))

@@ -1,0 +1,107 @@
+"""The joint model: Explainer and gated Classifier, fed with images in pixel space.
+
+method.md section 1; docs/design.md: the model normalises internally, so
+perturbations, post-hoc attributions and plots all work on [0, 1] pixels.
+"""
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from xmllib.models.explainer import Explainer, check_divisible_size
+from xmllib.models.gates import GatedClassifier
+from xmllib.models.resnet import GATINGS, Gating, resnet_classifier
+from xmllib.models.vgg import vgg_classifier
+
+CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PLAIN_MEAN = (0.5, 0.5, 0.5)
+PLAIN_STD = (0.5, 0.5, 0.5)
+
+
+class ExplainerClassifier(nn.Module):
+    """Explainer E and gated classifier C: x -> (C(x, E(x)), E(x)).
+
+    x is B x 3 x H x W in pixel space [0, 1]; it is normalised with the `mean`
+    and `std` buffers (saved in the state dict) before both networks see it.
+    Returns logits B x K and the heatmap B x 1 x H x W in [0, 1).
+    """
+
+    def __init__(
+        self,
+        explainer: Explainer,
+        classifier: GatedClassifier,
+        mean: Sequence[float] = PLAIN_MEAN,
+        std: Sequence[float] = PLAIN_STD,
+    ) -> None:
+        super().__init__()
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"mean and std need 3 values each (one per RGB channel), std > 0; got {mean} and {std}")
+        self.explainer = explainer
+        self.classifier = classifier
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    @property
+    def size_divisor(self) -> int:
+        """Image height and width must be multiples of this, for explainer and classifier alike."""
+        return math.lcm(self.explainer.size_divisor, self.classifier.size_divisor)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise a ValueError naming the valid sizes unless both networks accept height x width."""
+        check_divisible_size(
+            height,
+            width,
+            self.size_divisor,
+            f"the explainer ({self.explainer.size_divisor}) and the classifier ({self.classifier.size_divisor})",
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(logits B x K, heatmap B x 1 x H x W) of images B x 3 x H x W in [0, 1]."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected an image batch B x 3 x H x W, got shape {tuple(x.shape)}")
+        self.check_input_size(x.shape[-2], x.shape[-1])
+        normalised = (x - self.mean) / self.std
+        heatmap = self.explainer(normalised)
+        return self.classifier(normalised, heatmap), heatmap
+
+
+def build_model(
+    classifier: str,
+    num_classes: int,
+    *,
+    gates: Gating = "block",
+    explainer_width: int = 32,
+    init_bias: float = 3.0,
+    pretrained: bool | str | Path = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> ExplainerClassifier:
+    """An ExplainerClassifier with the named classifier (one of CLASSIFIERS).
+
+    `gates` chooses the ResNet gating ("block" or "stage", see `resnet_gate_names`);
+    the small VGG always gates after its 4 stages. `pretrained` (ResNets only):
+    True or a state dict file, see `resnet_classifier`. `mean` / `std` default to
+    ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise.
+    """
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {classifier!r}: choose one of {list(CLASSIFIERS)}")
+    if gates not in GATINGS:
+        raise ValueError(f"unknown gating {gates!r}: choose one of {list(GATINGS)}")
+    if classifier == "vgg":
+        if pretrained is not False:
+            raise ValueError("there are no pretrained weights for the small VGG: use pretrained=False or a ResNet")
+        gated = vgg_classifier(num_classes)
+    else:
+        gated = resnet_classifier(classifier, num_classes, gates=gates, pretrained=pretrained)
+    use_imagenet = pretrained is not False
+    return ExplainerClassifier(
+        Explainer(explainer_width, init_bias),
+        gated,
+        mean=mean if mean is not None else (IMAGENET_MEAN if use_imagenet else PLAIN_MEAN),
+        std=std if std is not None else (IMAGENET_STD if use_imagenet else PLAIN_STD),
+    )
