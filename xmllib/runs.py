@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch import Tensor
@@ -26,7 +25,7 @@ from torch.utils.data import DataLoader
 from xmllib import metrics, plots
 from xmllib.checkpoints import load_model, save_checkpoint
 from xmllib.config import Config, resolve_device
-from xmllib.data import DatasetError, IndexDataset, make_loaders, read_index
+from xmllib.data import DatasetError, IndexDataset, load_image, make_loaders, read_index
 from xmllib.models import ExplainerClassifier, build_model
 from xmllib.training import Callback, seed_everything, train
 
@@ -152,7 +151,6 @@ def write_figures(out_dir: Path, result: SplitResult, class_names: list[str],
         figures["curves.png"] = plots.training_curves(history)
     for name, figure in figures.items():
         figure.savefig(out_dir / name, dpi=100, bbox_inches="tight")
-        plt.close(figure)
 
 
 def train_run(
@@ -213,3 +211,24 @@ def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str =
         (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
         write_figures(out_dir, result, class_names)
     return summary
+
+
+def explain_images(checkpoint: str | Path, images: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
+    """Write one PNG per image: the image, its heatmap and the overlay, titled with the prediction."""
+    model, config, class_names = load_model(checkpoint)
+    device = next(model.parameters()).device
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(Path, images):
+        image = load_image(path, config.image_size).unsqueeze(0)
+        with torch.no_grad():
+            logits, heatmap = model(image.to(device))
+        probs = logits.softmax(1)[0].cpu()
+        figure = plots.explanation_grid(image, heatmap.cpu(), predictions=probs.argmax().view(1),
+                                        class_names=class_names)
+        figure.suptitle(f"{path.name}: {class_names[int(probs.argmax())]} ({float(probs.max()):.2f})")
+        target = out_dir / f"{path.stem}_explained.png"
+        figure.savefig(target, dpi=100, bbox_inches="tight")
+        written.append(target)
+    return written

@@ -64,7 +64,7 @@ class IndexDataset(Dataset):
             out = self.augmentation(image=image, masks=[mask, distractors])
             image, (mask, distractors) = out["image"], out["masks"]
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0,
+            "image": _image_tensor(image),
             "mask": _mask_tensor(mask),
             "has_mask": torch.tensor(bool(self._masks[i])),
             "distractors": _mask_tensor(distractors),
@@ -129,6 +129,11 @@ def _label_indices(labels: pd.Series, classes: list[str]) -> torch.Tensor:
     return torch.tensor([position[label] for label in labels], dtype=torch.int64)
 
 
+def _image_tensor(image: np.ndarray) -> torch.Tensor:
+    """A uint8 H x W x 3 image as float32 3 x H x W in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+
+
 def _mask_tensor(mask: np.ndarray) -> torch.Tensor:
     """A uint8 H x W mask in {0, 1} as float32 1 x H x W."""
     return torch.from_numpy(np.ascontiguousarray(mask)).float().unsqueeze(0)
@@ -147,6 +152,11 @@ def _read_image(path: str, size: int) -> np.ndarray:
     """The image at path as uint8 size x size x 3."""
     image = _open(path, "RGB")
     return np.array(image.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def load_image(path: str | Path, size: int) -> torch.Tensor:
+    """An image file as the model takes it: float32 3 x size x size in [0, 1], RGB."""
+    return _image_tensor(_read_image(str(path), size))
 
 
 def _read_mask(path: str, size: int) -> np.ndarray:
