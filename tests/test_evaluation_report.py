@@ -1,0 +1,177 @@
+"""The evaluation report end to end (CLI arguments to files), localisation bookkeeping, the AOPC figure."""
+
+import argparse
+import contextlib
+import io
+import math
+
+import pandas as pd
+import pytest
+import torch
+from matplotlib.image import imread
+
+from xmllib.checkpoints import load_model, save_checkpoint
+from xmllib.config import preset
+from xmllib.data import class_names, read_index
+from xmllib.evaluation.aopc import aopc, morf_curve
+from xmllib.evaluation.figures import aopc_grid
+from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_values
+from xmllib.evaluation.posthoc import method_heatmaps
+from xmllib.evaluation.report import (
+    add_evaluate_arguments,
+    aopc_summary,
+    evaluate_from_args,
+    evaluation_batch,
+    run_evaluation,
+)
+from xmllib.models import build_model
+
+N_IMAGES = 6
+ARGS = ["--n-images", str(N_IMAGES), "--steps", "3", "--patch-sizes", "8", "16", "--perturbations", "black", "blur",
+        "--methods", "in-model", "saliency", "lrp", "--batch-size", "4", "--figure-images", "2"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_index, tmp_path_factory):
+    """A randomly initialised 32 px ResNet-18 joint model saved as a checkpoint."""
+    config = preset("tutorial").replace(image_size=32, explainer_width=4, device="cpu")
+    names = class_names(read_index(tiny_index))
+    torch.manual_seed(0)
+    model = build_model(config.classifier, len(names), gates=config.gates, explainer_width=config.explainer_width,
+                        init_bias=config.init_bias)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_checkpoint(path, {"config": config.to_dict(), "class_names": names, "model": model.state_dict()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def evaluation(checkpoint, tiny_index, tmp_path_factory):
+    """`python -m xmllib evaluate` as the CLI would run it: parsed arguments, printed output, result."""
+    parser = argparse.ArgumentParser()
+    add_evaluate_arguments(parser)
+    out = tmp_path_factory.mktemp("evaluation")
+    args = parser.parse_args([str(checkpoint), "--dataset", str(tiny_index), "--out", str(out), *ARGS])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = evaluate_from_args(args)
+    return result, out, printed.getvalue()
+
+
+def test_writes_every_output_file(evaluation):
+    _, out, _ = evaluation
+    for name in ("aopc.csv", "localisation.csv", "notes.txt"):
+        assert (out / name).stat().st_size > 0
+    for name in ("aopc_grid.png", "methods.png"):
+        assert imread(out / name).ndim == 3
+
+
+def test_aopc_csv_has_one_row_per_method_perturbation_patch_size_and_step(evaluation):
+    result, out, _ = evaluation
+    table = pd.read_csv(out / "aopc.csv")
+    assert list(table.columns) == ["method", "perturbation", "patch_size", "step", "aopc"]
+    assert list(dict.fromkeys(table["method"])) == ["in-model", "saliency", "deeplift", "random"]
+    assert len(table) == 4 * 2 * 2 * 4  # methods x perturbations x patch sizes x (steps + 1)
+    assert (table["aopc"][table["step"] == 0] == 0).all()
+    pd.testing.assert_frame_equal(table, result["aopc"], check_dtype=False)
+
+
+def test_aopc_rows_are_the_curves_of_the_methods_heatmaps(evaluation, checkpoint, tiny_index):
+    result, _, _ = evaluation
+    model, config, names = load_model(checkpoint, "cpu")
+    images = evaluation_batch(tiny_index, "test", config.image_size, names, N_IMAGES, 4)["image"]
+    heatmaps = method_heatmaps(model, images, "saliency")
+    expected = aopc(morf_curve(model, images, heatmaps, 8, "blur", 3)).numpy()
+    table = result["aopc"]
+    rows = table[(table["method"] == "saliency") & (table["perturbation"] == "blur") & (table["patch_size"] == 8)]
+    assert rows["aopc"].to_numpy() == pytest.approx(expected, abs=1e-6)
+
+
+def test_localisation_counts_only_images_with_defined_values(evaluation, checkpoint, tiny_index):
+    result, out, _ = evaluation
+    table = pd.read_csv(out / "localisation.csv")
+    assert list(table.columns) == ["method", "metric", "value", "n", "excluded"]
+    assert set(table["metric"]) == set(LOCALISATION_METRICS)
+    assert (table["n"] + table["excluded"] == N_IMAGES).all()
+    _, config, names = load_model(checkpoint, "cpu")
+    batch = evaluation_batch(tiny_index, "test", config.image_size, names, N_IMAGES, 4)
+    annotated = int((batch["mask"].sum(dim=(1, 2, 3)) > 0).sum())
+    assert 0 < annotated < N_IMAGES  # the tiny test split has images without the target
+    pointing = table[table["metric"] == "pointing_game"]
+    assert (pointing["n"] == annotated).all()
+    assert table["value"][table["n"] > 0].between(0, 1).all()
+
+
+def test_lrp_substitution_is_reported(evaluation):
+    result, out, printed = evaluation
+    assert result["methods"] == ["in-model", "saliency", "deeplift", "random"]
+    assert len(result["notes"]) == 1 and "DeepLift" in result["notes"][0]
+    assert "DeepLift" in (out / "notes.txt").read_text()
+    assert "note: LRP is not available" in printed
+    assert "AOPC at the last step" in printed and "Localisation" in printed
+
+
+def test_localisation_values_by_hand():
+    heatmaps = torch.zeros(3, 1, 2, 2)
+    heatmaps[:, 0, 0, 0], heatmaps[:, 0, 1, 1] = 0.75, 0.25
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    distractors = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    annotations = {
+        "mask": torch.stack([mask, mask, torch.zeros(2, 2)])[:, None],
+        "has_mask": torch.tensor([True, True, False]),
+        "distractors": torch.stack([distractors, torch.zeros(2, 2), torch.zeros(2, 2)])[:, None],
+        "has_distractors": torch.tensor([True, False, False]),
+    }
+    values = localisation_values(heatmaps, annotations)
+    expected = {
+        "pompom": [1 / 3, 1 / 3],  # one of the 3 pixels outside the mask is relevant
+        "mass_inside_mask": [0.75, 0.75],
+        "target_selectivity": [0.75 / (0.75 + 0.25), math.nan],  # needs distractor boxes
+        "pointing_game": [1.0, 1.0],
+        "relevance_rank_accuracy": [1.0, 1.0],  # the top pixel is the mask's only pixel
+    }
+    for name, first_two in expected.items():
+        torch.testing.assert_close(values[name], torch.tensor([*first_two, math.nan]), equal_nan=True,
+                                   atol=1e-5, rtol=0)
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["method", "perturbation", "patch_size", "step", "aopc"])
+
+
+def test_aopc_summary_takes_the_last_step_of_each_curve():
+    table = _table([("a", "black", 4, 0, 0.0), ("a", "black", 4, 1, 0.2), ("a", "black", 4, 2, 0.5),
+                    ("a", "black", 8, 0, 0.0), ("a", "black", 8, 1, 0.3),
+                    ("random", "black", 4, 0, 0.0), ("random", "black", 4, 2, 0.1)])
+    summary = aopc_summary(table)
+    assert summary.loc[(4, "a"), "black"] == 0.5
+    assert summary.loc[(8, "a"), "black"] == 0.3
+    assert summary.loc[(4, "random"), "black"] == 0.1
+
+
+def test_aopc_grid_has_a_panel_per_patch_size_and_perturbation_and_a_dashed_random_curve():
+    rows = [(method, perturbation, size, step, 0.1 * step)
+            for method in ("in-model", "random") for perturbation in ("white", "black", "blur")
+            for size in (4, 8) for step in range(3)]
+    fig = aopc_grid(_table(rows))
+    axes = fig.axes
+    assert len(axes) == 6
+    assert axes[0].get_title() == "black, 4x4 px" and axes[2].get_title() == "white, 4x4 px"
+    assert axes[3].get_title() == "black, 8x8 px"
+    styles = {line.get_label(): line.get_linestyle() for line in axes[0].get_lines()}
+    assert styles == {"in-model": "-", "random": "--"}
+    with pytest.raises(ValueError, match="columns"):
+        aopc_grid(pd.DataFrame({"method": ["a"]}))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"methods": ["in-model", "shap"]}, r"unknown method\(s\) \['shap'\]"),
+    ({"perturbations": ["pink"]}, "unknown perturbation 'pink'"),
+    ({"patch_sizes": [5]}, "patch size 5 does not tile 32 x 32"),
+    ({"n_images": 0}, "n_images must be a positive integer"),
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"figure_images": 0}, "figure_images must be a positive integer"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(checkpoint, tiny_index, tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        run_evaluation(checkpoint, tiny_index, tmp_path / "out", **bad)
+    assert not (tmp_path / "out").exists()

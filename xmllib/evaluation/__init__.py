@@ -1,0 +1,48 @@
+"""Evaluation of explanations: MoRF curves and AOPC, post-hoc baselines, localisation, the report.
+
+method.md section 4. Everything works on images in pixel space [0, 1].
+"""
+
+from xmllib.evaluation.aopc import aopc, aopc_table, morf_curve, random_order_heatmaps
+from xmllib.evaluation.figures import aopc_grid
+from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_table, localisation_values
+from xmllib.evaluation.patches import default_patch_sizes, patch_order
+from xmllib.evaluation.perturbations import PERTURBATIONS, perturbation_fill
+from xmllib.evaluation.posthoc import (
+    DEFAULT_METHODS,
+    IN_MODEL,
+    METHODS,
+    RANDOM,
+    LogitsOf,
+    attribution_heatmap,
+    method_heatmaps,
+    resolve_method,
+)
+from xmllib.evaluation.report import add_evaluate_arguments, aopc_summary, evaluate_from_args, run_evaluation
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "IN_MODEL",
+    "LOCALISATION_METRICS",
+    "METHODS",
+    "PERTURBATIONS",
+    "RANDOM",
+    "LogitsOf",
+    "add_evaluate_arguments",
+    "aopc",
+    "aopc_grid",
+    "aopc_summary",
+    "aopc_table",
+    "attribution_heatmap",
+    "default_patch_sizes",
+    "evaluate_from_args",
+    "localisation_table",
+    "localisation_values",
+    "method_heatmaps",
+    "morf_curve",
+    "patch_order",
+    "perturbation_fill",
+    "random_order_heatmaps",
+    "resolve_method",
+    "run_evaluation",
+]

@@ -1,0 +1,199 @@
+"""The evaluation of a trained model: AOPC and localisation of every method, tables and figures.
+
+`run_evaluation` is what `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR`
+runs (`add_evaluate_arguments` / `evaluate_from_args` wire it into a parser). It
+takes the first `n_images` images of a split, computes every method's heatmaps
+(`posthoc.method_heatmaps`), their AOPC curves for every perturbation and patch
+size (`aopc.aopc_table`; the random patch order is always added as the reference)
+and their localisation metrics (`localisation.localisation_table`), and writes to
+`out_dir`:
+
+- aopc.csv: method, perturbation, patch_size, step, aopc
+- localisation.csv: method, metric, value, n (images counted), excluded (images left out)
+- aopc_grid.png: the paper's figure (rows patch sizes, columns perturbations)
+- methods.png: a few images, their mask outlines and every method's heatmap
+- notes.txt: the settings, and every substitution made (LRP -> DeepLift)
+
+Cost: images x (steps + 1) forward passes per method, perturbation and patch size,
+plus the post-hoc attributions (Integrated Gradients: 50 forward and backward
+passes per image).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+
+from xmllib import plots
+from xmllib.checkpoints import load_model
+from xmllib.data import IndexDataset, read_index
+from xmllib.evaluation.aopc import aopc_table, check_steps
+from xmllib.evaluation.figures import aopc_grid
+from xmllib.evaluation.localisation import localisation_table
+from xmllib.evaluation.patches import check_patch_size, default_patch_sizes
+from xmllib.evaluation.perturbations import PERTURBATIONS, check_perturbation
+from xmllib.evaluation.posthoc import DEFAULT_METHODS, METHODS, RANDOM, check_methods, method_heatmaps, resolve_method
+
+DEFAULT_N_IMAGES = 100
+DEFAULT_BATCH_SIZE = 32
+FIGURE_IMAGES = 4
+
+
+def evaluation_batch(dataset_csv: str | Path, split: str, image_size: int, class_names: Sequence[str],
+                     n_images: int, batch_size: int) -> dict[str, Tensor]:
+    """The first `n_images` images of a split of a CSV index, as one batch dict (docs/design.md keys)."""
+    if not isinstance(n_images, Integral) or n_images < 1:
+        raise ValueError(f"n_images must be a positive integer, got {n_images!r}")
+    dataset = IndexDataset(read_index(dataset_csv), split, image_size, classes=list(class_names))
+    batches = list(DataLoader(Subset(dataset, range(min(n_images, len(dataset)))), batch_size=batch_size))
+    return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
+
+
+def resolve_methods(methods: Sequence[str], model: torch.nn.Module) -> tuple[list[str], list[str]]:
+    """The methods that will run for `methods` (random order added, repeats dropped) and notes on substitutions."""
+    check_methods(methods)
+    resolved = [resolve_method(method, model) for method in (*methods, RANDOM)]
+    used = list(dict.fromkeys(name for name, _ in resolved))
+    return used, [note for _, note in resolved if note is not None]
+
+
+def aopc_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """AOPC at the last step of each curve: rows (patch size, method), columns perturbations."""
+    last = table[table["step"] == table.groupby(["method", "perturbation", "patch_size"])["step"].transform("max")]
+    summary = last.pivot_table(index=["patch_size", "method"], columns="perturbation", values="aopc", sort=False)
+    return summary.sort_index(level="patch_size", sort_remaining=False)
+
+
+def _write_outputs(out_dir: Path, aopc: pd.DataFrame, localisation: pd.DataFrame, batch: dict[str, Tensor],
+                   heatmaps: dict[str, Tensor], settings: dict[str, Any], notes: list[str],
+                   figure_images: int) -> dict[str, Path]:
+    """Write the tables, figures and notes of an evaluation; return their paths by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {name: out_dir / name for name in
+             ("aopc.csv", "localisation.csv", "aopc_grid.png", "methods.png", "notes.txt")}
+    aopc.to_csv(files["aopc.csv"], index=False)
+    localisation.to_csv(files["localisation.csv"], index=False)
+    aopc_grid(aopc).savefig(files["aopc_grid.png"], dpi=120)
+    shown = slice(0, figure_images)
+    masks = batch["mask"][shown] if batch["has_mask"][shown].any() else None
+    strip = {name: maps[shown] for name, maps in heatmaps.items() if name != RANDOM}
+    plots.heatmap_strip(batch["image"][shown], strip, masks, value_range=(0.0, 1.0)).savefig(
+        files["methods.png"], dpi=120)
+    lines = [f"{key}: {value}" for key, value in settings.items()] + [f"note: {note}" for note in notes]
+    files["notes.txt"].write_text("\n".join(lines) + "\n")
+    return files
+
+
+def run_evaluation(
+    checkpoint: str | Path,
+    dataset_csv: str | Path,
+    out_dir: str | Path,
+    *,
+    n_images: int = DEFAULT_N_IMAGES,
+    steps: int | None = None,
+    patch_sizes: Sequence[int] | None = None,
+    perturbations: Sequence[str] = PERTURBATIONS,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    split: str = "test",
+    seed: int = 0,
+    figure_images: int = FIGURE_IMAGES,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint's in-model heatmaps against post-hoc methods; write the outputs to `out_dir`.
+
+    n_images: the first n images of `split`; steps: L (default min(100, patches) per
+    patch size, larger values are clipped with a warning); patch_sizes: default the
+    paper's scaled to the image size (`default_patch_sizes`); perturbations: any of
+    PERTURBATIONS; methods: any of METHODS (LRP falls back to DeepLift where captum
+    cannot run it, see notes); batch_size: images per forward pass; device: default
+    the checkpoint config's; seed: seeds the uniform noise and the random order;
+    figure_images: images in methods.png; log: called with progress messages.
+    Returns dict(aopc=DataFrame, localisation=DataFrame, notes=list of str,
+    methods=list of the methods run, files=dict of written paths).
+    """
+    check_methods(methods)
+    check_steps(steps)
+    if not isinstance(figure_images, Integral) or figure_images < 1:
+        raise ValueError(f"figure_images must be a positive integer, got {figure_images!r}")
+    for perturbation in perturbations:
+        check_perturbation(perturbation)
+    say = log or (lambda message: None)
+    model, config, class_names = load_model(checkpoint, device)
+    batch = evaluation_batch(dataset_csv, split, config.image_size, class_names, n_images, batch_size)
+    images = batch["image"]
+    patch_sizes = tuple(patch_sizes) if patch_sizes is not None else default_patch_sizes(*images.shape[-2:])
+    for patch_size in patch_sizes:
+        check_patch_size(patch_size, *images.shape[-2:])
+    used, notes = resolve_methods(methods, model)
+    for note in notes:
+        say(f"note: {note}")
+    heatmaps = {}
+    for method in used:
+        say(f"heatmaps: {method}")
+        heatmaps[method] = method_heatmaps(model, images, method, batch_size=batch_size, seed=seed)
+    say(f"AOPC: {len(used)} methods x {len(perturbations)} perturbations x patch sizes {list(patch_sizes)}")
+    aopc = aopc_table(model, images, heatmaps, patch_sizes, perturbations, steps, batch_size=batch_size, seed=seed)
+    localisation = localisation_table(heatmaps, batch)
+    settings = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": split, "images": len(images),
+                "image_size": config.image_size, "steps": steps if steps is not None else "min(100, patches)",
+                "patch_sizes": list(patch_sizes), "perturbations": list(perturbations),
+                "methods requested": list(methods), "methods run": used, "seed": seed}
+    files = _write_outputs(Path(out_dir), aopc, localisation, batch, heatmaps, settings, notes, figure_images)
+    return {"aopc": aopc, "localisation": localisation, "notes": notes, "methods": used, "files": files}
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR [options]`.
+
+    Lists are space-separated: `--patch-sizes 4 8 --methods in-model saliency`.
+    """
+    parser.add_argument("checkpoint", help="a model.pt or checkpoint.pt written by training")
+    parser.add_argument("--dataset", required=True, help="the CSV index of the dataset")
+    parser.add_argument("--out", required=True, help="folder for aopc.csv, localisation.csv, aopc_grid.png, "
+                                                      "methods.png and notes.txt")
+    parser.add_argument("--split", default="test", help="split of the index to evaluate on (default: test)")
+    parser.add_argument("--n-images", type=int, default=DEFAULT_N_IMAGES,
+                        help=f"evaluate the first N images of the split (default: {DEFAULT_N_IMAGES})")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="perturbation steps L (default: min(100, patches) for each patch size)")
+    parser.add_argument("--patch-sizes", type=int, nargs="+", default=None,
+                        help="patch sizes in px (default: 4,8,16,32 at 224 px, scaled to keep "
+                             "the number of patches, e.g. 1,2,4,8 at 64 px)")
+    parser.add_argument("--perturbations", nargs="+", default=PERTURBATIONS,
+                        help=f"any of {' '.join(PERTURBATIONS)} (default: all)")
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
+                        help=f"any of {' '.join(METHODS)} (default: {' '.join(DEFAULT_METHODS)}; "
+                             "the random order is always added)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"images per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: the checkpoint's config)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the uniform noise and the random order")
+    parser.add_argument("--figure-images", type=int, default=FIGURE_IMAGES,
+                        help=f"images shown in methods.png (default: {FIGURE_IMAGES})")
+
+
+def evaluate_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run `run_evaluation` with parsed arguments, printing progress and the summary tables."""
+    result = run_evaluation(
+        args.checkpoint, args.dataset, args.out, n_images=args.n_images, steps=args.steps,
+        patch_sizes=args.patch_sizes, perturbations=args.perturbations, methods=args.methods,
+        batch_size=args.batch_size, device=args.device, split=args.split, seed=args.seed,
+        figure_images=args.figure_images, log=print,
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print("\nAOPC at the last step:")
+        print(aopc_summary(result["aopc"]))
+        print("\nLocalisation (mean over the images counted):")
+        print(result["localisation"].pivot_table(index="method", columns="metric", values="value", sort=False))
+    print("\nwrote " + ", ".join(str(path) for path in result["files"].values()))
+    return result
