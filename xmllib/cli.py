@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xmllib.config import PER_PHASE, PRESETS, Config, ConfigError, preset
+from xmllib.config import INVERSE_FREQUENCY, PER_PHASE, PRESETS, Config, ConfigError, preset
 
 TRAIN_HELP = {
     "epochs": "epochs per phase",
@@ -38,7 +38,13 @@ TRAIN_HELP = {
     "seed": "random seed",
     "device": "auto (cuda, then mps, then cpu) | cpu | cuda | mps",
     "num_workers": "data-loading worker processes",
-    "class_weights": "class weights for the classification loss, comma list in class order",
+    "class_weights": "class weights of the classification loss (train and val): inverse (inverse class "
+                     "frequency in the train split) or a comma list in class order",
+    "norm_mean": "per-channel mean the model normalises with, comma list of 3 (unset: ImageNet's when "
+                 "pretrained, else 0.5)",
+    "norm_std": "per-channel standard deviation, comma list of 3 (unset: ImageNet's when pretrained, else 0.5)",
+    "on_bad_data": "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): "
+                   "error (stop and list them) | skip (leave them out, named and counted)",
 }
 
 
@@ -49,6 +55,10 @@ def _comma_list(kind: type) -> Any:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a comma list of {kind.__name__}, got {text!r}") from None
     return parse
+
+
+def _class_weights(text: str) -> tuple[float, ...] | str:
+    return text if text == INVERSE_FREQUENCY else _comma_list(float)(text)
 
 
 def _bool(text: str) -> bool:
@@ -67,6 +77,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if field.name in PER_PHASE:
             kind: Any = _comma_list(type(default[0]))
         elif field.name == "class_weights":
+            kind = _class_weights
+        elif field.name in ("norm_mean", "norm_std"):
             kind = _comma_list(float)
         elif isinstance(default, bool):
             kind = _bool
@@ -101,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic = data_commands.add_parser("synthetic", help="generate the synthetic polygons dataset",
                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_polygon_arguments(synthetic)
+    add_import_arguments(data_commands)
 
     train = commands.add_parser("train", help="train the three phases and test",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -123,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("checkpoint", help="model.pt or checkpoint.pt of a run")
     explain.add_argument("images", nargs="+", help="image files")
     explain.add_argument("--out", default="explanations", help="folder for the PNG overlays")
+
+    from xmllib.evaluation import add_evaluate_arguments
+
+    evaluate = commands.add_parser("evaluate", help="AOPC (MoRF) and localisation against post-hoc methods")
+    add_evaluate_arguments(evaluate)
     return parser
 
 
@@ -140,12 +158,80 @@ def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"PolygonSpec.{field.name}")
 
 
+def add_import_arguments(data_commands: Any) -> None:
+    """`data folder ROOT`, `data voc ROOT` (importers into a CSV index) and `data check INDEX`."""
+    from xmllib.config import ON_BAD_DATA
+    from xmllib.data.importers import DEFAULT_RATIOS, MASK_SUFFIX
+
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    folder = data_commands.add_parser(
+        "folder", formatter_class=defaults,
+        help="index an image-folder layout: ROOT/<class>/*.jpg|png or ROOT/<split>/<class>/..., "
+             "masks beside their images as <name>_mask.png")
+    voc = data_commands.add_parser(
+        "voc", formatter_class=defaults,
+        help="index images in a folder layout with Pascal VOC XML boxes (ImageNet's format); "
+             "masks are rendered from the boxes")
+    for parser in (folder, voc):
+        parser.add_argument("root", help="ROOT folder of the layout")
+        parser.add_argument("--out", default=None, help="index CSV to write (default: ROOT/index.csv)")
+        parser.add_argument("--ratios", type=_comma_list(float), default=DEFAULT_RATIOS,
+                            help="train,val,test fractions for the splits the layout lacks, drawn per class")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the split draw")
+        parser.add_argument("--mask-suffix", default=MASK_SUFFIX, help="a mask file is <image stem><suffix>.png")
+    voc.add_argument("--objects", nargs="+", default=None,
+                     help="object names (XML <name>) whose boxes make the masks (default: each image's class)")
+    voc.add_argument("--annotations", default=None, help="folder searched for <image stem>.xml (default: ROOT)")
+    voc.add_argument("--masks", default=None,
+                     help="folder for the rendered masks, mirroring ROOT (default: beside each image)")
+    check = data_commands.add_parser("check", formatter_class=defaults,
+                                     help="summarise an index and list its bad rows")
+    check.add_argument("index", help="CSV index")
+    check.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
+                       help="error: fail listing the bad rows; skip: report them and leave them out")
+    check.add_argument("--out", default=None, help="write the rows kept to this CSV")
+
+
 def run_data(args: argparse.Namespace) -> None:
+    DATA_COMMANDS[args.data_command](args)
+
+
+def run_synthetic(args: argparse.Namespace) -> None:
     from xmllib.data import PolygonSpec, generate_polygons
 
     spec_fields = {f.name for f in dataclasses.fields(PolygonSpec)}
     spec = PolygonSpec(**{k: v for k, v in vars(args).items() if k in spec_fields})
     print(generate_polygons(Path(args.out), spec))
+
+
+def run_import(args: argparse.Namespace) -> None:
+    from xmllib.data import check_index, folder_index, format_report, read_index, voc_index, write_index
+    from xmllib.data.importers import describe_unused
+
+    common = {"ratios": args.ratios, "seed": args.seed, "mask_suffix": args.mask_suffix}
+    if args.data_command == "folder":
+        imported = folder_index(args.root, **common)
+    else:
+        imported = voc_index(args.root, objects=args.objects, annotations=args.annotations, masks=args.masks,
+                             **common)
+    csv = write_index(imported.index, args.out or Path(args.root) / "index.csv")
+    print(f"index: {csv}\n{describe_unused(imported.unused)}")
+    report = check_index(read_index(csv), "skip")
+    print(format_report(report))
+    if len(report.skipped):
+        print("training stops on these bad rows unless it is given --on-bad-data skip")
+
+
+def run_check(args: argparse.Namespace) -> None:
+    from xmllib.data import check_index, format_report, read_index, write_index
+
+    report = check_index(read_index(args.index), args.on_bad_data)
+    print(format_report(report))
+    if args.out is not None:
+        print(f"rows kept: {write_index(report.index, args.out)}")
+
+
+DATA_COMMANDS = {"synthetic": run_synthetic, "folder": run_import, "voc": run_import, "check": run_check}
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -171,7 +257,14 @@ def run_explain(args: argparse.Namespace) -> None:
         print(path)
 
 
-COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "explain": run_explain}
+def run_evaluate(args: argparse.Namespace) -> None:
+    from xmllib.evaluation import evaluate_from_args
+
+    evaluate_from_args(args)
+
+
+COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "explain": run_explain,
+            "evaluate": run_evaluate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,16 +1,18 @@
 """A training run end to end: data, model, three phases, test, and the run folder.
 
 `train_run` is what `python -m xmllib train` and `make demo` call. It checks
-everything that can be checked before anything is written (the image size the
-model takes, masks for the hybrid loss), trains, tests, and writes to its folder:
-config.yaml, history_phase{1,2,3}.csv, checkpoint.pt (resumable), model.pt (final),
-metrics.json, explanations.png, curves.png and roc_pr.png.
+everything that can be checked before anything is written (every file of the index
+and the bad rows of `xmllib.data.checks`, the image size the model takes, masks for
+the hybrid loss, the class weights), prints the data summary and the class weights,
+trains, tests, and writes to its folder: config.yaml, data_summary.csv,
+skipped_rows.csv (only when rows were skipped), class_weights.json,
+history_phase{1,2,3}.csv, checkpoint.pt (resumable), model.pt (final), metrics.json,
+explanations.png, curves.png and roc_pr.png.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +27,19 @@ from torch.utils.data import DataLoader
 from xmllib import metrics, plots
 from xmllib.checkpoints import load_model, save_checkpoint
 from xmllib.config import Config, resolve_device
-from xmllib.data import DatasetError, IndexDataset, load_image, make_loaders, read_index
+from xmllib.data import (
+    DataReport,
+    DatasetError,
+    IndexDataset,
+    check_index,
+    class_weight_table,
+    format_report,
+    load_image,
+    make_loaders,
+    read_index,
+    resolve_class_weights,
+)
+from xmllib.evaluation import localisation_values
 from xmllib.models import ExplainerClassifier, build_model
 from xmllib.training import Callback, seed_everything, train
 
@@ -42,18 +56,34 @@ class SplitResult:
     examples: dict[str, Tensor]
 
 
-def check_dataset(index_csv: str | Path, config: Config) -> pd.DataFrame:
-    """Fail early, before anything is written, on data this configuration cannot use."""
-    index = read_index(index_csv)
+def check_dataset(index_csv: str | Path, config: Config) -> DataReport:
+    """Fail early, before anything is written, on data this configuration cannot use.
+
+    Bad rows stop the run or are skipped, as config.on_bad_data says (`check_index`);
+    the report's index holds the rows the run uses.
+    """
+    report = check_index(read_index(index_csv), config.on_bad_data)
+    index = report.index
     missing = {"train", "val", "test"} - set(index["split"])
     if missing:
         raise DatasetError(f"{index_csv} has no rows in split(s) {sorted(missing)}; a run needs train, val and test")
+    classes = sorted(set(index.loc[index["split"] == "train", "label"]))
+    if len(classes) < 2:
+        raise DatasetError(f"a classifier needs at least two classes; the train split of {index_csv} holds {classes}")
     if config.loss == "hybrid" and not (index["mask"] != "").any():
         raise DatasetError(
             f"the hybrid loss needs masks, but no row of {index_csv} has one; "
             "add a mask column or train with --loss unsupervised"
         )
-    return index
+    return report
+
+
+def write_data_files(out_dir: Path, report: DataReport, class_weights: Mapping[str, float]) -> None:
+    """data_summary.csv, skipped_rows.csv (when rows were skipped) and class_weights.json of a run folder."""
+    report.summary.to_csv(out_dir / "data_summary.csv")
+    if len(report.skipped):
+        report.skipped.to_csv(out_dir / "skipped_rows.csv", index=False)
+    (out_dir / "class_weights.json").write_text(json.dumps(dict(class_weights), indent=2))
 
 
 @torch.no_grad()
@@ -62,15 +92,14 @@ def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: in
     model.eval()
     device = next(model.parameters()).device
     probs, labels, examples = [], [], {}
-    values: dict[str, list[Tensor]] = {k: [] for k in ("pompom", "mass_inside_mask", "target_selectivity",
-                                                       "every_object_selectivity")}
+    values: dict[str, list[Tensor]] = {}
     for batch in loader:
         logits, heatmaps = model(batch["image"].to(device))
         heatmaps = heatmaps.cpu()
         probs.append(logits.softmax(1).cpu())
         labels.append(batch["label"])
         for name, value in _localisation(heatmaps, batch).items():
-            values[name].append(value)
+            values.setdefault(name, []).append(value)
         if sum(len(x) for x in examples.get("image", [])) < n_examples:
             for key, value in {**batch, "heatmap": heatmaps}.items():
                 examples.setdefault(key, []).append(value)
@@ -83,20 +112,11 @@ def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: in
 
 
 def _localisation(heatmaps: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Per-image localisation values of one batch; NaN for images without the annotation needed."""
-    nan = torch.full((len(heatmaps),), math.nan)
-    has_mask, has_distractors = batch["has_mask"], batch["has_mask"] & batch["has_distractors"]
-    masks, distractors = batch["mask"], batch["distractors"]
-    return {
-        "pompom": torch.where(has_mask, metrics.pompom(heatmaps, masks), nan),
-        "mass_inside_mask": torch.where(has_mask, metrics.mass_inside_mask(heatmaps, masks), nan),
-        "target_selectivity": torch.where(
-            has_distractors, metrics.target_selectivity(heatmaps, masks, distractors), nan),
-        "every_object_selectivity": torch.where(
-            has_distractors,
-            metrics.target_selectivity(metrics.every_object_heatmaps(masks, distractors), masks, distractors),
-            nan),
-    }
+    """Per-image localisation values of one batch, plus the selectivity of an every-object heatmap."""
+    values = localisation_values(heatmaps, batch)
+    every_object = metrics.every_object_heatmaps(batch["mask"], batch["distractors"])
+    values["every_object_selectivity"] = localisation_values(every_object, batch)["target_selectivity"]
+    return values
 
 
 def summarise_test(result: SplitResult) -> dict[str, Any]:
@@ -163,21 +183,27 @@ def train_run(
 ) -> dict[str, Any]:
     """Train the three phases on an index, test, and write the run folder; returns metrics.json's content."""
     began = time.perf_counter()
-    check_dataset(index_csv, config)
+    report = check_dataset(index_csv, config)
+    print(format_report(report))
     seed_everything(config.seed)
-    loaders = make_loaders(index_csv, config.image_size, config.batch_size, config.aug_prob, config.seed,
+    loaders = make_loaders(report.index, config.image_size, config.batch_size, config.aug_prob, config.seed,
                            config.num_workers)
     class_names = list(loaders["train"].dataset.classes)
+    class_weights = resolve_class_weights(config.class_weights, loaders["train"].dataset.labels, class_names)
+    weights_used = class_weight_table(class_weights, class_names)
+    print("class weights: " + ", ".join(f"{name} {weight:.4g}" for name, weight in weights_used.items()))
     model = build_model(config.classifier, len(class_names), gates=config.gates,
                         explainer_width=config.explainer_width, init_bias=config.init_bias,
-                        pretrained=config.pretrained)
+                        pretrained=config.pretrained, mean=config.norm_mean, std=config.norm_std)
     model.check_input_size(config.image_size, config.image_size)
-    model.to(resolve_device(config.device))
+    device = resolve_device(config.device)
+    model.to(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.yaml")
-    history = train(model, config, loaders, class_names=class_names, out_dir=out_dir,
-                    callbacks=callbacks, resume=resume)
+    write_data_files(out_dir, report, weights_used)
+    history = train(model, config, loaders, class_names=class_names, out_dir=out_dir, callbacks=callbacks,
+                    resume=resume, class_weights=None if class_weights is None else class_weights.to(device))
     for phase, rows in history.groupby("phase"):
         rows.to_csv(out_dir / f"history_phase{phase}.csv", index=False)
     save_checkpoint(out_dir / MODEL_NAME, {"config": config.to_dict(), "class_names": class_names,

@@ -5,21 +5,27 @@ from __future__ import annotations
 import albumentations as A
 import cv2
 
+#: geometric transforms move masks with nearest neighbours and fill with 0, so binary masks stay binary
+_MASK_SAFE = {"mask_interpolation": cv2.INTER_NEAREST, "border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": 0}
+
 
 def make_augmentation(p: float, seed: int | None = None) -> A.Compose | None:
-    """Augmentation in which every transform is applied with probability p; None when p == 0.
+    """The original's augmentation pipeline, each step applied with probability p; None when p == 0.
 
     Call it as ``aug(image=uint8 H x W x 3, masks=[H x W, ...])``: geometric
     transforms move the masks with the image, with nearest-neighbour
     interpolation and zero fill, so binary masks stay binary; photometric
     transforms touch the image only.
 
-    Kept from the original's list: horizontal flip, shift-scale-rotate (as
-    ``Affine``), Gaussian noise, blur, brightness-contrast, hue-saturation.
-    Left out: vertical flip, rotate 90 and transpose (natural images have an
-    up), elastic/grid/optical distortions (they bend the straight edges that
-    tell one polygon from another), CLAHE (on black images with thin outlines
-    it mostly amplifies noise). The original's ``IAA*`` transforms no longer exist.
+    The steps of the original's ``strong_aug``, in its order, rebuilt with current
+    transforms (its ``IAA*`` transforms no longer exist): rotate 90, flips
+    (horizontal, vertical), transpose, Gaussian noise (it also held
+    ``IAAAdditiveGaussianNoise``, the same thing), one of motion / median / box blur,
+    shift-scale-rotate (as ``Affine``), one of optical / grid / elastic distortion
+    (``ElasticTransform`` stands in for ``IAAPiecewiseAffine``, which albumentations
+    itself calls very slow), one of CLAHE / sharpen / emboss / brightness-contrast,
+    and hue-saturation. The original wrapped fixed per-step probabilities in one
+    overall probability; here p is the one knob, the chance of each step.
 
     seed makes the sequence of augmentations reproducible (albumentations keeps
     its own random state, independent of numpy's and torch's).
@@ -30,21 +36,17 @@ def make_augmentation(p: float, seed: int | None = None) -> A.Compose | None:
         return None
     return A.Compose(
         [
+            A.RandomRotate90(p=p),
             A.HorizontalFlip(p=p),
-            A.Affine(
-                scale=(0.9, 1.1),
-                translate_percent=(-0.0625, 0.0625),
-                rotate=(-45, 45),
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-                fill_mask=0,
-                p=p,
-            ),
+            A.VerticalFlip(p=p),
+            A.Transpose(p=p),
             A.GaussNoise(std_range=(0.01, 0.05), p=p),
-            A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.1, 1.0), p=p),
-            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=p),
+            A.OneOf([A.MotionBlur(blur_limit=(3, 7)), A.MedianBlur(blur_limit=3), A.Blur(blur_limit=3)], p=p),
+            A.Affine(scale=(0.8, 1.2), translate_percent=(-0.0625, 0.0625), rotate=(-45, 45),
+                     interpolation=cv2.INTER_LINEAR, **_MASK_SAFE, p=p),
+            A.OneOf([A.OpticalDistortion(**_MASK_SAFE), A.GridDistortion(**_MASK_SAFE),
+                     A.ElasticTransform(alpha=50, sigma=5, **_MASK_SAFE)], p=p),
+            A.OneOf([A.CLAHE(clip_limit=2), A.Sharpen(), A.Emboss(), A.RandomBrightnessContrast()], p=p),
             A.HueSaturationValue(p=p),
         ],
         seed=seed,

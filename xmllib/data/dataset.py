@@ -75,21 +75,23 @@ class IndexDataset(Dataset):
 
 
 def make_loaders(
-    index_csv: str | Path,
+    index: str | Path | pd.DataFrame,
     image_size: int,
     batch_size: int,
     aug_prob: float,
     seed: int,
     num_workers: int = 0,
 ) -> dict[str, DataLoader]:
-    """DataLoaders for the splits present in the index, keyed by split name.
+    """DataLoaders for the splits present in the index (a CSV path or ``read_index``'s frame), keyed by split.
 
     All splits share the train split's class names. Only train is shuffled (by a
     generator seeded with seed) and augmented (each transform with probability
     aug_prob, seeded too; workers reseed it from their own torch seed so that they
-    do not repeat each other's augmentations).
+    do not repeat each other's augmentations). A last train batch of a single image
+    is dropped (a different image each epoch, as the order is shuffled): BatchNorm
+    cannot train on a batch of one where a feature map is 1 x 1.
     """
-    frame = read_index(index_csv)
+    frame = index if isinstance(index, pd.DataFrame) else read_index(index)
     classes = class_names(frame)
     loaders = {}
     for split in SPLITS:
@@ -107,6 +109,7 @@ def make_loaders(
             dataset,
             batch_size=batch_size,
             shuffle=train,
+            drop_last=train and len(dataset) > batch_size and len(dataset) % batch_size == 1,
             generator=torch.Generator().manual_seed(seed) if train else None,
             num_workers=num_workers,
             worker_init_fn=_seed_worker_augmentation,
@@ -139,7 +142,7 @@ def _mask_tensor(mask: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(mask)).float().unsqueeze(0)
 
 
-def _open(path: str, mode: str) -> Image.Image:
+def open_image(path: str, mode: str) -> Image.Image:
     """Open an image file, fully decoded and converted to mode; DatasetError if unreadable."""
     try:
         with Image.open(path) as image:
@@ -150,7 +153,7 @@ def _open(path: str, mode: str) -> Image.Image:
 
 def _read_image(path: str, size: int) -> np.ndarray:
     """The image at path as uint8 size x size x 3."""
-    image = _open(path, "RGB")
+    image = open_image(path, "RGB")
     return np.array(image.resize((size, size), Image.Resampling.BILINEAR))
 
 
@@ -163,5 +166,5 @@ def _read_mask(path: str, size: int) -> np.ndarray:
     """The mask at path as uint8 size x size in {0, 1}; zeros when path is ""."""
     if not path:
         return np.zeros((size, size), dtype=np.uint8)
-    mask = _open(path, "L").resize((size, size), Image.Resampling.NEAREST)
+    mask = open_image(path, "L").resize((size, size), Image.Resampling.NEAREST)
     return (np.asarray(mask) > 127).astype(np.uint8)
