@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DATA := data/polygons
 DEMO := runs/demo
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-notebooks-standalone venv clean
 
 venv: $(INSTALLED)
 
@@ -18,12 +18,26 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $(INSTALLED)
 
+# The demo evaluates AOPC on 8 test images, 16 steps and two patch sizes to stay within
+# minutes on a CPU; the full evaluation is the same command without those three flags.
 demo: $(INSTALLED)
-	$(PY) -m xmllib data synthetic --out $(DATA)
+	$(PY) -m xmllib data synthetic --out $(DATA) --n-train 1500 --n-val 300 --n-test 500
 	$(PY) -m xmllib train --dataset $(DATA)/index.csv --preset tutorial --out $(DEMO)
+	$(PY) -m xmllib evaluate $(DEMO)/model.pt --dataset $(DATA)/index.csv --out $(DEMO)/evaluation \
+		--n-images 8 --steps 16 --patch-sizes 2 8
 
+# The unit tests, then every notebook in order (nbval, lax: cells must run; cells marked
+# NBVAL_CHECK_OUTPUT must also reproduce their saved output).
 test: $(INSTALLED)
-	$(PY) -m pytest
+	$(PY) -m pytest tests --nbval-lax notebooks
+
+# Each notebook on its own from an empty cache, as on Colab, with the training shrunk to a
+# smoke test (XMLLIB_NOTEBOOK_SMOKE, see xmllib/tutorial.py) to fit CI's time.
+test-notebooks-standalone: $(INSTALLED)
+	for notebook in $(sort $(wildcard notebooks/[0-9]*.ipynb)); do \
+		rm -rf notebooks/cache && \
+		XMLLIB_NOTEBOOK_SMOKE=1 $(PY) -m pytest -q --nbval-lax $$notebook || exit 1; \
+	done
 
 clean:
 	rm -rf $(DEMO) $(DATA)

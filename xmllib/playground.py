@@ -1,0 +1,196 @@
+"""The loss playground: the phase-2 objective on one image, with a free heatmap.
+
+In phase 2 the explainer learns, under L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_h,
+to draw heatmaps zhat that a frozen classifier C can still classify from (method.md
+sections 2 and 3). Here zhat is not drawn by an explainer but is a free tensor, one
+value per pixel of one image, optimised directly under the same loss, so that the
+effect of alpha, beta and gamma can be watched in a few seconds on a CPU.
+
+The frozen classifier is a deliberately small gated CNN (`small_classifier`), trained
+in one short phase 1 with `xmllib.training.train_phase` and cached (`frozen_classifier`):
+a ResNet-18 would take minutes on a CPU, this one takes seconds.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from xmllib.checkpoints import load_checkpoint, save_checkpoint
+from xmllib.config import Config, preset, resolve_device
+from xmllib.data import IndexDataset, class_names, read_index
+from xmllib.losses import JointLoss, hybrid_explanation_loss, joint_loss
+from xmllib.models import Explainer, ExplainerClassifier, GatedClassifier
+from xmllib.training import seed_everything, set_trainable, train_phase
+
+SMALL_GATES = ["stage1", "stage2", "stage3", "stage4"]
+
+
+class PlaygroundStep(NamedTuple):
+    """The state of the optimisation after `step` steps (step 0: the starting heatmap).
+
+    heatmap: 1 x 1 x H x W in [0, 1), detached. The losses are the terms of the
+    objective at this heatmap; `classification` and `probability` (the classifier's
+    softmax probability of the true label) are NaN without a classifier.
+    """
+
+    step: int
+    heatmap: Tensor
+    total: float
+    classification: float
+    explanation: float
+    probability: float
+
+
+def small_classifier(num_classes: int, width: int = 8) -> GatedClassifier:
+    """A small CNN, gated after each of its 4 stages: a classifier that trains in seconds on a CPU.
+
+    Stage k: conv3x3 -> BatchNorm -> ReLU with width * 2**(k-1) channels (stages
+    1-3 are followed by max pooling 2), then global max pooling and a linear head.
+    H and W must be divisible by 8.
+    """
+    if num_classes < 2 or width < 1:
+        raise ValueError(f"need num_classes >= 2 and width >= 1, got {num_classes} and {width}")
+    channels = [3] + [width * 2**k for k in range(4)]
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for k, name in enumerate(SMALL_GATES):
+        layers[name] = nn.Sequential(
+            nn.Conv2d(channels[k], channels[k + 1], kernel_size=3, padding=1),
+            nn.BatchNorm2d(channels[k + 1]),
+            nn.ReLU(),
+        )
+        if k < 3:
+            layers[f"pool{k + 1}"] = nn.MaxPool2d(2)
+    layers["global_pool"] = nn.AdaptiveMaxPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["head"] = nn.Linear(channels[-1], num_classes)
+    return GatedClassifier(nn.Sequential(layers), SMALL_GATES, size_divisor=8)
+
+
+def classifier_config(image_size: int = 64, epochs: int = 5) -> Config:
+    """Phase 1 of the playground's classifier: the tutorial preset with `epochs` epochs at learning rate 3e-3."""
+    return preset("tutorial").replace(epochs=(epochs, 0, 0), lr_clf=(3e-3, 0.0, 0.0), patience=(epochs, 1, 1),
+                                      image_size=image_size, aug_prob=0.0)
+
+
+def frozen_classifier(
+    index_csv: str | Path,
+    cache_file: str | Path,
+    config: Config | None = None,
+    n_train: int = 600,
+) -> tuple[ExplainerClassifier, pd.DataFrame]:
+    """The playground's classifier: loaded from `cache_file`, or trained (phase 1) and saved there.
+
+    Phase 1 (`xmllib.training.train_phase` with `config`, default `classifier_config()`)
+    trains `small_classifier` behind a frozen, white-mapping explainer on the first
+    `n_train` train images of the index, validated on its val split. A cache written
+    with another configuration or n_train is trained again. Returns the model, frozen,
+    in eval mode and on the CPU, and the phase-1 history (docs/design.md columns).
+    """
+    config = config or classifier_config()
+    index = read_index(index_csv)
+    names = class_names(index)
+    seed_everything(config.seed)
+    model = ExplainerClassifier(Explainer(width=4, init_bias=config.init_bias), small_classifier(len(names)))
+    cache_file = Path(cache_file)
+    state = load_checkpoint(cache_file) if cache_file.is_file() else None
+    if state is not None and state["config"] == config.to_dict() and state["n_train"] == n_train:
+        model.load_state_dict(state["model"])
+        history = pd.DataFrame(state["history"])
+    else:
+        train = IndexDataset(index, "train", config.image_size, names)
+        loaders = {
+            "train": DataLoader(Subset(train, range(min(n_train, len(train)))), batch_size=config.batch_size,
+                                shuffle=True, generator=torch.Generator().manual_seed(config.seed)),
+            "val": DataLoader(IndexDataset(index, "val", config.image_size, names), batch_size=64),
+        }
+        history = train_phase(model.to(resolve_device(config.device)), config, 1, loaders, class_names=names)
+        save_checkpoint(cache_file, {"config": config.to_dict(), "class_names": names, "n_train": n_train,
+                                     "model": model.cpu().state_dict(), "history": history.to_dict("records")})
+    set_trainable(model.cpu(), False)
+    return model, history
+
+
+def optimise_heatmap(
+    image: Tensor,
+    mask: Tensor,
+    label: int,
+    *,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    model: ExplainerClassifier | None = None,
+    steps: int = 150,
+    every: int = 25,
+    lr: float = 0.01,
+    start: float = 1.0,
+) -> Iterator[PlaygroundStep]:
+    """Optimise a free heatmap for one image under the phase-2 objective; yield it every `every` steps.
+
+    image: 3 x H x W in [0, 1]; mask: 1 x H x W in {0, 1}; label: the image's class.
+    The objective is `joint_loss(..., loss="hybrid")` with the frozen `model`'s
+    classifier, or the hybrid explanation loss alone when there is no model (then
+    alpha must be 0). Every pixel starts at `start` (1: white, as a new explainer's
+    maps) and moves by projected gradient descent: z <- clip(z - lr * H * W * dL/dz, 0, 1).
+    The losses are means over the pixels, so the H * W makes `lr` the step of a pixel
+    under a term of weight 1: a pixel moves as fast as the weights of the terms
+    pulling on it say, which is what the sliders are for. (Unlike a real explainer's
+    relu(tanh(.)) head, a pixel at 0 can come back when the classifier needs it.)
+    Yields step 0, then every `every` steps, and the last step.
+    """
+    _check_playground_arguments(image, mask, alpha, beta, gamma, model, steps, every)
+    heatmap = torch.full((1, 1, *image.shape[-2:]), float(start)).clamp(0, 1).requires_grad_()
+    images, masks, labels = image.unsqueeze(0), mask.unsqueeze(0), torch.tensor([label])
+    pixel_step = lr * heatmap.numel()
+    for step in range(steps + 1):
+        loss, probability = _objective(heatmap, images, masks, labels, alpha, beta, gamma, model)
+        if step % every == 0 or step == steps:
+            yield PlaygroundStep(step, heatmap.detach().clone(), loss.total.item(), loss.classification.item(),
+                                 loss.explanation.item(), probability)
+        if step < steps:
+            (gradient,) = torch.autograd.grad(loss.total, heatmap)
+            with torch.no_grad():
+                heatmap.sub_(pixel_step * gradient).clamp_(0, 1)
+
+
+def _objective(heatmap: Tensor, images: Tensor, masks: Tensor, labels: Tensor, alpha: float, beta: float,
+               gamma: float, model: ExplainerClassifier | None) -> tuple[JointLoss, float]:
+    """The phase-2 loss of one heatmap, and the classifier's probability of the true label (NaN without one).
+
+    The classifier sees the image normalised as `ExplainerClassifier.forward` does, with
+    the free heatmap in place of the explainer's.
+    """
+    if model is None:
+        explanation = hybrid_explanation_loss(heatmap, masks, beta, gamma)
+        return JointLoss(explanation, torch.tensor(float("nan")), explanation), float("nan")
+    logits = model.classifier((images - model.mean) / model.std, heatmap)
+    loss = joint_loss(logits, labels, heatmap, alpha=alpha, beta=beta, gamma=gamma, loss="hybrid", mask=masks)
+    return loss, logits.softmax(1)[0, labels[0]].item()
+
+
+def _check_playground_arguments(image: Tensor, mask: Tensor, alpha: float, beta: float, gamma: float,
+                                model: ExplainerClassifier | None, steps: int, every: int) -> None:
+    """Raise a ValueError naming the first argument `optimise_heatmap` cannot use."""
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be 3 x H x W (one RGB image), got shape {tuple(image.shape)}")
+    if mask.shape != (1, *image.shape[-2:]):
+        raise ValueError(f"mask must be 1 x H x W like the image, {(1, *image.shape[-2:])}, got {tuple(mask.shape)}")
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {value}")
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if alpha > 0 and model is None:
+        raise ValueError(f"alpha = {alpha} weighs a classification term, which needs a classifier: "
+                         "pass model=..., or set alpha to 0")
+    if steps < 1 or every < 1:
+        raise ValueError(f"steps and every must be >= 1, got steps={steps} and every={every}")
+    if model is not None:
+        model.check_input_size(*image.shape[-2:])
