@@ -1,0 +1,103 @@
+"""Checks of the three explanation losses a student writes (method.md section 2).
+
+The student's functions take a batch of heatmaps z, B x H x W (and masks of the same
+shape for the weakly supervised term), and return one value per heatmap: what
+`xmllib.losses` computes with reduction="none".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from xmllib import losses
+from xmllib.exercises.checking import Case, CheckResult, run_check, tensor_difference
+from xmllib.exercises.inputs import box_masks, centred_boxes, uniform
+
+PER_HEATMAP = ("one value per heatmap, B values: average over each heatmap's pixels (dims 1 and 2), "
+               "not over the batch (dim 0)")
+
+
+def check_sparsity_loss(sparsity: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Check `sparsity(z)`, z B x H x W: L_s = mean |z| over each heatmap's pixels, B values."""
+    top_row = torch.zeros(2, 4, 6)
+    top_row[:, 0] = 1.0
+    cases = [
+        Case("all-zero heatmaps (2 x 4 x 6)", (torch.zeros(2, 4, 6),), "a black heatmap marks nothing: L_s = 0"),
+        Case("all-one heatmaps (2 x 4 x 6)", (torch.ones(2, 4, 6),),
+             "a white heatmap has L_s = 1: the mean of |z| over the pixels, not their sum"),
+        Case("heatmaps whose top row is 1 (2 x 4 x 6)", (top_row,),
+             "6 of the 24 pixels are 1: L_s = 6 / 24, the mean over all H x W pixels of each heatmap"),
+        Case("one heatmap (a batch of 1, 5 x 5)", (uniform(1, 1, 5, 5),),
+             "a batch of one heatmap still gives one value per heatmap: shape (1,)"),
+        Case("heatmaps with negative values (2 x 4 x 6)", (uniform(2, 2, 4, 6, low=-1.0, high=0.0),),
+             "L_s is the mean of the absolute values |z|: a negative value counts by its size"),
+        Case("random heatmaps (3 x 8 x 5)", (uniform(3, 3, 8, 5),),
+             "L_s = mean |z| over each heatmap's H x W pixels"),
+    ]
+    reference = partial(losses.sparsity_loss, reduction="none")
+    return run_check("sparsity_loss", sparsity, reference, cases, compare=tensor_difference(PER_HEATMAP))
+
+
+def check_contiguity_loss(contiguity: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Check `contiguity(z)`, z B x H x W: L_c, the total variation of each heatmap, B values.
+
+    L_c = mean |z[i+1, j] - z[i, j]| over the (H - 1) x W vertical differences
+    + mean |z[i, j+1] - z[i, j]| over the H x (W - 1) horizontal ones.
+    """
+    top_row, left_column = torch.zeros(2, 4, 6), torch.zeros(2, 4, 6)
+    top_row[:, 0] = 1.0
+    left_column[:, :, 0] = 1.0
+    constant = "a constant heatmap has no edges: L_c = 0"
+    cases = [
+        Case("all-zero heatmaps (2 x 4 x 6)", (torch.zeros(2, 4, 6),), constant),
+        Case("all-one heatmaps (2 x 4 x 6)", (torch.ones(2, 4, 6),), constant),
+        Case("heatmaps whose top row is 1 (2 x 4 x 6)", (top_row,),
+             "one edge, between rows 0 and 1: |z[1, j] - z[0, j]| = 1 for each of the W columns, averaged over "
+             "the (H - 1) x W vertical differences (the H x (W - 1) horizontal ones are all 0): L_c = 1 / 3"),
+        Case("heatmaps whose left column is 1 (2 x 4 x 6)", (left_column,),
+             "one edge, between columns 0 and 1: |z[i, 1] - z[i, 0]| = 1 for each of the H rows, averaged over "
+             "the H x (W - 1) horizontal differences (the vertical ones are all 0): L_c = 1 / 5"),
+        Case("one heatmap (a batch of 1, 5 x 5)", (uniform(1, 1, 5, 5),),
+             "a batch of one heatmap still gives one value per heatmap: shape (1,)"),
+        Case("random heatmaps (3 x 8 x 5)", (uniform(3, 3, 8, 5),),
+             "differences of both signs: each counts by its absolute value; the vertical mean is over (H - 1) x W "
+             "differences, the horizontal mean over H x (W - 1)"),
+    ]
+    reference = partial(losses.contiguity_loss, reduction="none")
+    return run_check("contiguity_loss", contiguity, reference, cases, compare=tensor_difference(PER_HEATMAP))
+
+
+def check_weakly_supervised_loss(weakly_supervised: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Check `weakly_supervised(z, mask)`, both B x H x W: L_w, the mean heatmap outside the mask, B values.
+
+    L_w = |sum((1 - mask) * z) / (sum(1 - mask) + eps)| with eps = 1e-6.
+    """
+    boxes = centred_boxes(2, 4, 6)
+    cases = [
+        Case("all-zero heatmaps, box masks (2 x 4 x 6)", (torch.zeros(2, 4, 6), boxes),
+             "a black heatmap has nothing outside the mask: L_w = 0"),
+        Case("all-one heatmaps, box masks (2 x 4 x 6)", (torch.ones(2, 4, 6), boxes),
+             "a white heatmap's mean outside the mask is 1: divide the sum of (1 - mask) * z by the number of "
+             "pixels outside the mask, sum(1 - mask), not by all H x W pixels"),
+        Case("heatmaps lit inside their box only (2 x 4 x 6)", (boxes, boxes),
+             "a heatmap lit only inside the mask costs nothing: L_w looks at the pixels outside it, where "
+             "1 - mask = 1"),
+        Case("empty masks (nothing relevant), random heatmaps (2 x 4 x 6)", (uniform(1, 2, 4, 6), torch.zeros(2, 4, 6)),
+             "with an empty mask every pixel is outside it: L_w is the heatmap's mean"),
+        Case("masks covering the whole image (2 x 4 x 6)", (uniform(2, 2, 4, 6), torch.ones(2, 4, 6)),
+             "no pixel is outside the mask, so sum(1 - mask) = 0: eps = 1e-6 in the denominator makes L_w 0 "
+             "instead of 0 / 0 = NaN"),
+        Case("heatmaps with negative values, box masks (2 x 4 x 6)", (uniform(3, 2, 4, 6, low=-1.0, high=0.0), boxes),
+             "L_w is the absolute value of the mean outside the mask"),
+        Case("one heatmap (a batch of 1, 5 x 5)", (uniform(4, 1, 5, 5), box_masks(4, 1, 5, 5)),
+             "a batch of one heatmap still gives one value per heatmap: shape (1,)"),
+        Case("random heatmaps and boxes (3 x 6 x 8)", (uniform(5, 3, 6, 8), box_masks(5, 3, 6, 8)),
+             "L_w = |sum((1 - mask) * z) / (sum(1 - mask) + eps)| per heatmap, eps = 1e-6"),
+    ]
+    reference = partial(losses.weakly_supervised_loss, reduction="none")
+    return run_check("weakly_supervised_loss", weakly_supervised, reference, cases,
+                     compare=tensor_difference(PER_HEATMAP))
