@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from xmllib.cli import add_config_arguments, config_from_args
 from xmllib.config import PRESETS
 from xmllib.data import IndexDataset, read_index
-from xmllib.runs import LocalisationTracker, format_summary, train_run
+from xmllib.runs import EpochPrinter, LocalisationTracker, format_summary, train_run
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     config = config_from_args(args)
     val = IndexDataset(read_index(args.dataset), "val", config.image_size)
     tracker = LocalisationTracker(DataLoader(val, batch_size=64))
-    summary = train_run(args.dataset, config, args.out, callbacks=[tracker], resume=False)
+    summary = train_run(args.dataset, config, args.out, callbacks=[tracker, EpochPrinter()], resume=False)
     table = tracker.table
     table.to_csv(f"{args.out}/recipe.csv", index=False)
     print(table.round(3).to_string(index=False))

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from xmllib.cli import main
+from xmllib.runs import EpochPrinter
 
 RUN_FILES = {"config.yaml", "checkpoint.pt", "model.pt", "metrics.json", "explanations.png", "curves.png",
              "roc_pr.png", "history_phase1.csv", "history_phase2.csv", "history_phase3.csv"}
@@ -31,6 +32,15 @@ def test_train_writes_the_run_folder(tiny_run, capsys):
     for phase in (1, 2, 3):
         history = pd.read_csv(tiny_run / f"history_phase{phase}.csv")
         assert list(history["phase"]) == [phase]
+
+
+def test_epoch_printer_shows_the_last_epoch(tiny_run, capsys):
+    history = pd.concat([pd.read_csv(tiny_run / f"history_phase{phase}.csv") for phase in (1, 2, 3)])
+    EpochPrinter().on_epoch_end(history, model=None)
+    line = capsys.readouterr().out
+    last = history.iloc[-1]
+    assert line.startswith("phase 3 epoch 1: train loss ")
+    assert f"val loss {last['val_loss']:.4f} acc {last['val_accuracy']:.3f}" in line and line.count("\n") == 1
 
 
 def test_test_and_explain_commands(tiny_run, tiny_index, tmp_path, capsys):

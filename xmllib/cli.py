@@ -235,10 +235,10 @@ DATA_COMMANDS = {"synthetic": run_synthetic, "folder": run_import, "voc": run_im
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from xmllib.runs import format_summary, train_run
+    from xmllib.runs import EpochPrinter, format_summary, train_run
 
     config = config_from_args(args)
-    summary = train_run(args.dataset, config, args.out, resume=not args.no_resume)
+    summary = train_run(args.dataset, config, args.out, callbacks=[EpochPrinter()], resume=not args.no_resume)
     print(f"run folder: {args.out}")
     print(format_summary(summary))
 

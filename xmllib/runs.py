@@ -134,6 +134,20 @@ def summarise_test(result: SplitResult) -> dict[str, Any]:
     return {k: (float(v) if isinstance(v, float) or torch.is_tensor(v) else v) for k, v in out.items()}
 
 
+class EpochPrinter(Callback):
+    """Prints one line per epoch (losses, accuracies, seconds), so a terminal run shows progress."""
+
+    def on_epoch_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        print(format_epoch(history.iloc[-1]), flush=True)
+
+
+def format_epoch(row: pd.Series) -> str:
+    """One history row as `phase P epoch E: train loss .. acc .. | val loss .. acc .. | S s`."""
+    splits = " | ".join(f"{split} loss {row[f'{split}_loss']:.4f} acc {row[f'{split}_accuracy']:.3f}"
+                        for split in ("train", "val"))
+    return f"phase {int(row['phase'])} epoch {int(row['epoch'])}: {splits} | {row['seconds']:.0f} s"
+
+
 class LocalisationTracker(Callback):
     """Measures accuracy and localisation on one split after every epoch, against training minutes.
 
