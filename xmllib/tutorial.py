@@ -58,9 +58,9 @@ CACHE_DIR = Path("cache")
 SMOKE_VARIABLE = "XMLLIB_NOTEBOOK_SMOKE"
 FIXED_BATCH_SIZE = 8
 
-TUTORIAL_SPEC = PolygonSpec(n_train=2000, n_val=200, n_test=200)
-"""The polygons of the tutorial: 64 px and 2000 training images (with 1000, phase 1 of the tutorial
-preset does not learn the task); small val and test splits keep the per-epoch measurements short."""
+TUTORIAL_SPEC = PolygonSpec(n_train=1500, n_val=300, n_test=500)
+"""The polygons of the tutorial, the same as `make demo`'s: 64 px, 1500/300/500 images, on which the
+`tutorial` preset reaches val accuracy 0.95 in about 5 minutes of a 2-core CPU (README)."""
 PAPER_SPEC = PolygonSpec(image_size=224, radius=(21.0, 49.0), line_width=6)
 """The same polygons at the paper's 224 px (radius and line width scaled by 3.5 and 3)."""
 SMOKE_SIZES = {"n_train": 48, "n_val": 16, "n_test": 16}
