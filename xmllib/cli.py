@@ -1,4 +1,4 @@
-"""`python -m xmllib`: data, train, test, explain and evaluate from the command line.
+"""`python -m xmllib`: data, train, test, explain, evaluate and exercises from the command line.
 
 Training flags mirror `xmllib.config.Config` one to one; values come from the preset,
 then the YAML file given with --config, then the flags (each overriding the one before).
@@ -141,7 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="AOPC (MoRF) and localisation against post-hoc methods")
     add_evaluate_arguments(evaluate)
+    add_classroom_arguments(commands)
     return parser
+
+
+def add_classroom_arguments(commands: Any) -> None:
+    """`exercises`: write the student copies of the notebooks (docs/teachers.md)."""
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    exercises = commands.add_parser("exercises", formatter_class=defaults,
+                                    help="write the student copies of the solution notebooks: marked solution "
+                                         "code replaced by stubs, outputs cleared")
+    exercises.add_argument("--notebooks", default="notebooks", help="folder of the solution notebooks")
+    exercises.add_argument("--out", default="exercises", help="folder of the student copies")
+    exercises.add_argument("--check", action="store_true",
+                           help="write nothing; fail (exit status 2) if the student copies are out of date")
 
 
 def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
@@ -263,8 +276,22 @@ def run_evaluate(args: argparse.Namespace) -> None:
     evaluate_from_args(args)
 
 
+def run_exercises(args: argparse.Namespace) -> None:
+    from xmllib.exercises.student_copies import stale_copies, write_student_copies
+
+    if not args.check:
+        for path in write_student_copies(args.notebooks, args.out):
+            print(path)
+        return
+    stale = stale_copies(args.notebooks, args.out)
+    if stale:
+        raise ValueError(f"the student copies in {args.out}/ are out of date ({', '.join(stale)}): "
+                         "run `python -m xmllib exercises` (or `make exercises`)")
+    print(f"the student copies in {args.out}/ are up to date")
+
+
 COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "explain": run_explain,
-            "evaluate": run_evaluate}
+            "evaluate": run_evaluate, "exercises": run_exercises}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,13 +44,16 @@ class Case:
     hint: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CheckResult:
     """What a check found: `status` is one of STATUSES ("missing": the function raises NotImplementedError)."""
 
     check: str
     status: str
     message: str
+
+    def __repr__(self) -> str:
+        return f"CheckResult(check={self.check!r}, status={self.status!r})"
 
     def _ipython_display_(self) -> None:
         """Show nothing: the check displayed its report when it ran, and once is enough."""
