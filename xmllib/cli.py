@@ -1,4 +1,4 @@
-"""`python -m xmllib`: data, train, test, explain, evaluate and exercises from the command line.
+"""`python -m xmllib`: data, train, test, explain, evaluate, exercises and grade from the command line.
 
 Training flags mirror `xmllib.config.Config` one to one; values come from the preset,
 then the YAML file given with --config, then the flags (each overriding the one before).
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_classroom_arguments(commands: Any) -> None:
-    """`exercises`: write the student copies of the notebooks (docs/teachers.md)."""
+    """`exercises` (write the student copies of the notebooks) and `grade NOTEBOOK...` (docs/teachers.md)."""
     defaults = argparse.ArgumentDefaultsHelpFormatter
     exercises = commands.add_parser("exercises", formatter_class=defaults,
                                     help="write the student copies of the solution notebooks: marked solution "
@@ -155,6 +155,13 @@ def add_classroom_arguments(commands: Any) -> None:
     exercises.add_argument("--out", default="exercises", help="folder of the student copies")
     exercises.add_argument("--check", action="store_true",
                            help="write nothing; fail (exit status 2) if the student copies are out of date")
+    grade = commands.add_parser("grade", formatter_class=defaults,
+                                help="run students' notebooks and write a CSV of which checks pass, one row each")
+    grade.add_argument("notebooks", nargs="+", help="the students' notebooks")
+    grade.add_argument("--out", default="grades.csv", help="CSV to write")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds each notebook may run in all")
+    grade.add_argument("--workdir", default=None,
+                       help="folder the notebooks run in, sharing its cache/ (default: each notebook's own folder)")
 
 
 def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
@@ -290,8 +297,15 @@ def run_exercises(args: argparse.Namespace) -> None:
     print(f"the student copies in {args.out}/ are up to date")
 
 
+def run_grade(args: argparse.Namespace) -> None:
+    from xmllib.exercises.grading import grade
+
+    grade(args.notebooks, args.out, timeout=args.timeout, workdir=args.workdir)
+    print(f"grades: {args.out}")
+
+
 COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "explain": run_explain,
-            "evaluate": run_evaluate, "exercises": run_exercises}
+            "evaluate": run_evaluate, "exercises": run_exercises, "grade": run_grade}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
