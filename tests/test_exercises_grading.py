@@ -29,13 +29,12 @@ def submission(folder, name, *cells, checks=("morf_curve", "aopc", "pompom")):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """The grader's table (through the CLI) for a correct, a wrong, a raising and a broken submission."""
+    """The grader's table (through the CLI) for a correct submission, a wrong one that raises, and a broken one."""
     folder = tmp_path_factory.mktemp("submissions")
     paths = [
         submission(folder, "alice.ipynb", AOPC, "check_aopc(aopc)", POMPOM, "check_pompom(pompom)"),
-        submission(folder, "bob.ipynb", AOPC_WRONG, "check_aopc(aopc)", POMPOM_STUB, "check_pompom(pompom)"),
-        submission(folder, "carol.ipynb", "1 / 0", AOPC, "check_aopc(aopc)"),
-        folder / "dave.ipynb",
+        submission(folder, "bob.ipynb", AOPC_WRONG, "check_aopc(aopc)", "1 / 0", POMPOM_STUB, "check_pompom(pompom)"),
+        folder / "carol.ipynb",
     ]
     paths[-1].write_text("{ this is not a notebook")
     out = folder / "grades.csv"
@@ -51,7 +50,7 @@ def row(graded, name):
 def test_the_table_has_a_row_per_notebook_and_a_column_per_check(graded):
     table, _ = graded
     assert list(table.reset_index().columns) == GRADE_COLUMNS
-    assert [name.rsplit("/", 1)[1] for name in table.index] == ["alice.ipynb", "bob.ipynb", "carol.ipynb", "dave.ipynb"]
+    assert [name.rsplit("/", 1)[1] for name in table.index] == ["alice.ipynb", "bob.ipynb", "carol.ipynb"]
 
 
 def test_a_correct_submission_passes_its_checks(graded):
@@ -62,29 +61,24 @@ def test_a_correct_submission_passes_its_checks(graded):
     assert all(alice[name] == "" for name in CHECKS if name not in ("aopc", "pompom", "morf_curve"))
 
 
-def test_a_wrong_submission_fails_and_a_stub_is_missing(graded):
+def test_a_wrong_submission_fails_a_stub_is_missing_and_a_cell_that_raises_does_not_stop_it(graded):
     bob = row(graded, "bob.ipynb")
     assert (bob.status, bob.aopc, bob.pompom) == ("ran", "fail", "missing")
     assert (bob.passed, bob.failed, bob.missing) == (0, 1, 2)
-
-
-def test_a_cell_that_raises_is_reported_and_the_notebook_goes_on(graded):
-    carol = row(graded, "carol.ipynb")
-    assert carol.status == "ran" and "1 cell(s) raised, first cell 1: ZeroDivisionError" in carol.detail
-    assert (carol.aopc, carol.pompom) == ("pass", "missing")
+    assert bob.detail == "1 cell(s) raised, first cell 3: ZeroDivisionError: division by zero"
 
 
 def test_a_file_that_is_not_a_notebook_gets_a_row_saying_so(graded):
-    dave = row(graded, "dave.ipynb")
-    assert dave.status == "unreadable" and dave.detail.startswith("not a readable notebook (NotJSONError")
-    assert (dave.passed, dave.failed, dave.missing) == (0, 0, 0)
+    carol = row(graded, "carol.ipynb")
+    assert carol.status == "unreadable" and carol.detail.startswith("not a readable notebook (NotJSONError")
+    assert (carol.passed, carol.failed, carol.missing) == (0, 0, 0)
 
 
 def test_a_slow_notebook_is_stopped_and_graded_on_what_it_reported(tmp_path):
     slow = submission(tmp_path, "slow.ipynb", AOPC, "check_aopc(aopc)", "import time\ntime.sleep(600)")
     lines = []
-    table = grade([slow], tmp_path / "grades.csv", timeout=20, log=lines.append)
-    assert table.loc[0, "status"] == "timed out" and table.loc[0, "detail"].startswith("stopped after 20 s, in cell")
+    table = grade([slow], tmp_path / "grades.csv", timeout=10, log=lines.append)
+    assert table.loc[0, "status"] == "timed out" and table.loc[0, "detail"].startswith("stopped after 10 s, in cell")
     assert table.loc[0, "seconds"] < 60
     assert lines[0] == f"grading {slow}" and lines[1].startswith("  timed out:")
     assert (tmp_path / "grades.csv").is_file()
