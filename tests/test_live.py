@@ -94,6 +94,15 @@ def test_the_rules_of_thumb_are_the_authors():
     assert 3 not in RULES_OF_THUMB
 
 
+def test_a_phase_starting_at_zero_loss_gets_no_rule_and_no_error():
+    history = pd.concat([phase_history(1, [0.6, 0.4], [1.0, 1.0]), phase_history(2, [0.5, 0.5], [0.0, 0.1])])
+    start = start_row(0.5, 0.0)
+    expl_ax = phase_curves(history, 2, start).axes[2]
+    assert not [line for line in lines(expl_ax) if line.get_color() == "green"]
+    assert "was already 0 before the phase: the rule, a fraction of the start, does not apply" in \
+        rule_of_thumb_report(history, 2, start)
+
+
 def test_phase_curves_draw_the_start_the_rule_and_the_kept_epoch():
     history = pd.concat([phase_history(1, [0.6, 0.4], [1.0, 1.0]), phase_history(2, [0.5, 0.5, 0.5], [1.0, 0.3, 0.1])])
     fig = phase_curves(history, 2, start_row(0.5, 1.0))

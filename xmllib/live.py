@@ -91,6 +91,9 @@ def rule_of_thumb_report(history: pd.DataFrame, phase: int, start: Mapping[str, 
                 f"the epoch of lowest validation loss (epoch {best:.0f}).")
     values = rows[f"val_{rule.column}"]
     first, last = values.iloc[0], values.iloc[-1]
+    if not first > 0:
+        return (f"Phase {phase}: {rule.advice}. The validation {CURVE_PANELS[rule.column]} was already {first:.3g} "
+                f"before the phase: the rule, a fraction of the start, does not apply.")
     epoch = rule_of_thumb_epoch(values.to_numpy(), rule.fraction)
     reached = (f"it reached {rule.fraction:.0%} of its start after epoch {epoch}" if epoch is not None
                else f"it did not reach {rule.fraction:.0%} of its start: the authors would train longer")
@@ -203,7 +206,9 @@ def phase_curves(history: pd.DataFrame | None, phase: int, start: Mapping[str, f
 
 
 def _draw_rule(ax: Axes, values: pd.Series, rule: RuleOfThumb) -> None:
-    """The rule's threshold line and the first epoch that reaches it."""
+    """The rule's threshold line and the first epoch that reaches it (nothing when the start is not positive)."""
+    if not values.iloc[0] > 0:
+        return
     threshold = rule.fraction * values.iloc[0]
     ax.axhline(threshold, color="green", linestyle="--", linewidth=1, label=f"{rule.fraction:.0%} of start")
     epoch = rule_of_thumb_epoch(values.to_numpy(), rule.fraction)
