@@ -100,7 +100,8 @@ def student_copy(solution: NotebookNode, name: str) -> NotebookNode:
     note = nbformat.v4.new_markdown_cell(NOTE.format(name=name))
     note.id = NOTE_ID
     notebook.cells.insert(1, note)
-    notebook.metadata.pop("widgets", None)
+    for key in ("widgets", "language_info"):  # saved widget state; the Python version of the last run
+        notebook.metadata.pop(key, None)
     notebook.metadata[METADATA_KEY] = {"solution": f"{SOLUTIONS_DIR}/{name}", "checks": checks_called(notebook)}
     nbformat.validate(notebook)
     return notebook
