@@ -1,8 +1,9 @@
 """Accuracy and localisation against minutes of training, for one configuration.
 
 Trains like `python -m xmllib train` (same flags) and, after every epoch, measures the
-val split: accuracy, POMPOM, mass inside the mask, target selectivity and the score of
-an every-object heatmap. Prints the table and writes recipe.csv and recipe.png to --out.
+val split: accuracy, POMPOM, mass inside the mask, target selectivity, the score of
+an every-object heatmap and the diagnosis (`xmllib.evaluation.diagnosis`: dead pixels,
+oracle maps). Prints the table and writes recipe.csv and recipe.png to --out.
 This is how the tutorial preset was chosen (README, "Choosing the tutorial recipe").
 
     python benchmarks/recipe.py --dataset data/polygons/index.csv --preset tutorial --out runs/recipe
@@ -21,6 +22,11 @@ from xmllib.data import IndexDataset, read_index
 from xmllib.runs import EpochPrinter, LocalisationTracker, format_summary, train_run
 
 
+SHOWN = ("phase", "epoch", "minutes", "accuracy", "mass_inside_mask", "target_selectivity",
+         "every_object_selectivity", "dead_pixel_share", "saturated_pixel_share", "oracle: explainer x 0.8",
+         "oracle: explainer x 1.25", "oracle: black", "oracle: explainer inside target boxes, black negatives")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
@@ -35,7 +41,7 @@ def main() -> None:
     summary = train_run(args.dataset, config, args.out, callbacks=[tracker, EpochPrinter()], resume=False)
     table = tracker.table
     table.to_csv(f"{args.out}/recipe.csv", index=False)
-    print(table.round(3).to_string(index=False))
+    print(table[[column for column in table if column in SHOWN]].round(3).to_string(index=False))
     print(format_summary(summary))
     figure, ax = plt.subplots(figsize=(6, 3.5))
     for column in ("accuracy", "target_selectivity", "mass_inside_mask", "every_object_selectivity"):

@@ -137,3 +137,32 @@ def test_csv_without_columns_or_with_unknown_split(tiny_index, tmp_path, capsys)
     rows.loc[2, "split"] = "validation"
     csv = write_index(tmp_path, rows.values.tolist())
     bad(["train", "--dataset", str(csv), "--out", str(tmp_path / "run"), *TINY], capsys, "validation")
+
+
+def test_diagnose_writes_the_oracle_table_and_the_head_figures(tiny_run, tiny_index, tmp_path, capsys):
+    out = tmp_path / "diagnosis"
+    assert main(["diagnose", str(tiny_run / "model.pt"), "--dataset", str(tiny_index), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "oracle_maps.csv")
+    assert list(table.columns) == ["heatmap", "accuracy", "positive_share"]
+    assert {"explainer", "explainer x 0.8", "explainer x 1.25", "white", "black", "every object's boxes",
+            "explainer inside target boxes, black negatives"} <= set(table["heatmap"])
+    tested = json.loads((tiny_run / "metrics.json").read_text())["test_accuracy"]
+    assert table.set_index("heatmap").loc["explainer", "accuracy"] == pytest.approx(tested)
+    head = json.loads((out / "diagnosis.json").read_text())
+    assert 0.0 <= head["saturated_pixel_share"] <= head["dead_pixel_share"] <= 1.0
+    assert "dead_pixel_share" in capsys.readouterr().out
+
+
+def test_synthetic_data_ladder_flags(tmp_path, capsys):
+    from xmllib.data.polygons import read_references
+
+    out = tmp_path / "ladder"
+    assert main(["data", "synthetic", "--out", str(out), "--distractors", "circle,square", "--background", "white",
+                 "--n-train", "6", "--n-val", "2", "--n-test", "4", "--image-size", "32", "--radius", "4,7"]) == 0
+    spec = (out / "spec.yaml").read_text()
+    assert "background: white" in spec and "- - -1\n  - 1\n- - 4\n  - 1\n" in spec
+    printed = capsys.readouterr().out
+    assert f"test {read_references(out)['test']:.3f}" in printed and "reference to beat" in printed
+    with pytest.raises(SystemExit):
+        main(["data", "synthetic", "--out", str(tmp_path / "x"), "--distractors", "circle,oval"])
+    assert "unknown polygon name(s) ['oval']" in capsys.readouterr().err

@@ -121,3 +121,24 @@ def test_joint_loss_errors(batch):
 def test_black_map_has_zero_explanation_loss():
     black = torch.zeros(2, 1, 8, 8)
     assert losses.hybrid_explanation_loss(black, torch.zeros_like(black), 0.9, 1.0).item() == 0.0
+
+
+def test_inside_mask_loss_is_the_mean_shortfall_inside_the_mask_per_sample(batch):
+    heatmap, mask = batch
+    mask[1] = 0.0
+    values = losses.inside_mask_loss(heatmap, mask, reduction="none")
+    for i in range(len(heatmap)):
+        inside = [1 - v for v, m in zip(heatmap[i].flatten().tolist(), mask[i].flatten().tolist()) if m == 1]
+        expected = sum(inside) / (len(inside) + 1e-6) if inside else 0.0
+        assert values[i].item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert values[1].item() == 0.0
+
+
+def test_box_weak_term_adds_the_inside_term_to_the_papers(batch):
+    heatmap, mask = batch
+    paper = losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, reduction="none")
+    box = losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, reduction="none", weak_term="box")
+    inside = losses.inside_mask_loss(heatmap, mask, reduction="none")
+    assert torch.allclose(box - paper, 2.0 * inside, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown weak term 'both'"):
+        losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, weak_term="both")

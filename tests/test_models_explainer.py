@@ -60,3 +60,29 @@ def test_size_error_suggests_nearest_valid_sizes():
 
 def test_valid_size_passes_the_check():
     check_divisible_size(64, 96, 32, "the classifier")
+
+
+def test_sigmoid_head_starts_at_the_sigmoid_of_init_bias_and_has_no_batchnorm():
+    torch.manual_seed(0)
+    explainer = Explainer(width=8, init_bias=3.0, head="sigmoid")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in explainer.modules())
+    assert explainer.to_heatmap.bias.item() == 3.0
+    explainer.to_heatmap.weight.data.zero_()
+    heatmaps = [explainer.train(mode)(torch.rand(2, 3, 16, 16)) for mode in (True, False)]
+    for heatmap in heatmaps:
+        assert torch.allclose(heatmap, torch.full_like(heatmap, torch.sigmoid(torch.tensor(3.0)).item()))
+
+
+def test_sigmoid_head_passes_a_gradient_where_the_paper_head_passes_none():
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 16, 16)
+    for head, expect_dead in (("tanh_relu", True), ("sigmoid", False)):
+        explainer = Explainer(width=4, init_bias=-3.0, head=head).eval()
+        explainer(images).sum().backward()
+        dead = explainer.to_heatmap.weight.grad.abs().max().item() == 0.0
+        assert dead == expect_dead, head
+
+
+def test_unknown_head_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="unknown explainer head 'relu'.*tanh_relu.*sigmoid"):
+        Explainer(head="relu")

@@ -168,7 +168,34 @@ def test_outline_stays_inside_the_mask_after_augmentation():
     (dict(positive_fraction=1.5), r"positive_fraction must be in \[0, 1\]"),
     (dict(n_train=0), "n_train must be >= 1"),
     (dict(target_name=" "), "target_name is empty"),
+    (dict(background="grey"), "background must be one of"),
 ])
 def test_bad_specs_are_rejected(change, message):
     with pytest.raises(ValueError, match=message):
         PolygonSpec(**change)
+
+
+def test_white_background_is_the_black_one_inverted():
+    black, white = PolygonSpec(**TINY), PolygonSpec(**TINY, background="white")
+    for index in range(3):
+        a, b = render_polygon_sample(black, index, True), render_polygon_sample(white, index, True)
+        assert np.array_equal(b.image, 255 - a.image)
+        assert np.array_equal(a.target_mask, b.target_mask)
+
+
+def test_spec_yaml_holds_the_every_object_reference_of_each_split(tmp_path):
+    from xmllib.data.polygons import read_references
+    from xmllib.metrics import every_object_heatmaps, summarise, target_selectivity
+
+    csv = generate_polygons(tmp_path, PolygonSpec(**TINY, distractors=((-1, 1),)))
+    references = read_references(tmp_path)
+    index = read_index(csv)
+    for split in ("train", "val", "test"):
+        data = IndexDataset(index, split, 32)
+        masks = torch.stack([data[i]["mask"] for i in range(len(data))])
+        distractors = torch.stack([data[i]["distractors"] for i in range(len(data))])
+        expected = summarise(target_selectivity(every_object_heatmaps(masks, distractors), masks, distractors))
+        assert references[split] == pytest.approx(expected["mean"], abs=1e-4)
+    mtimes = {path: path.stat().st_mtime_ns for path in _files(tmp_path)}
+    generate_polygons(tmp_path, PolygonSpec(**TINY, distractors=((-1, 1),)))
+    assert {path: path.stat().st_mtime_ns for path in _files(tmp_path)} == mtimes

@@ -52,15 +52,27 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     return state
 
 
-def model_from_state(state: dict[str, Any], config: Config) -> ExplainerClassifier:
-    """Build the model a checkpoint describes and load its weights (on the CPU)."""
-    model = build_model(
+def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
+    """A new model (on the CPU) as `config` describes it: the one place a Config becomes a model."""
+    return build_model(
         config.classifier,
-        len(state["class_names"]),
+        num_classes,
         gates=config.gates,
         explainer_width=config.explainer_width,
         init_bias=config.init_bias,
+        head=config.head,
+        pretrained=config.pretrained,
+        mean=config.norm_mean,
+        std=config.norm_std,
     )
+
+
+def model_from_state(state: dict[str, Any], config: Config) -> ExplainerClassifier:
+    """Build the model a checkpoint describes and load its weights (on the CPU).
+
+    The weights come from the checkpoint, so pretrained weights are not fetched again.
+    """
+    model = model_from_config(config.replace(pretrained=False), len(state["class_names"]))
     model.load_state_dict(state["model"])
     return model
 

@@ -25,7 +25,7 @@ TRAIN_HELP = {
     "patience": "early-stopping patience (epochs without a lower val loss) per phase",
     "beta": "sparsity weight in the explanation loss (1 - beta weighs contiguity)",
     "gamma": "weight of the weakly supervised (mask) term of the hybrid loss",
-    "init_bias": "initial bias of the explainer's last BatchNorm (3.0: first heatmaps white)",
+    "init_bias": "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; 3.0: first heatmaps white)",
     "loss": "explanation loss: unsupervised | hybrid (hybrid needs masks)",
     "classifier": "classifier: resnet18 | resnet34 | resnet50 | vgg",
     "gates": "gates after every residual block (block) or every stage (stage)",
@@ -45,6 +45,12 @@ TRAIN_HELP = {
     "norm_std": "per-channel standard deviation, comma list of 3 (unset: ImageNet's when pretrained, else 0.5)",
     "on_bad_data": "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): "
                    "error (stop and list them) | skip (leave them out, named and counted)",
+    "head": "explainer head: tanh_relu (the paper's conv -> BatchNorm -> tanh -> ReLU) | sigmoid "
+            "(ours: conv -> sigmoid, no BatchNorm)",
+    "weak_term": "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box "
+                 "(ours: plus the mean of 1 - heatmap inside the mask)",
+    "gate_dropout": "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random "
+                    "cells darkened outside the mask and a random level",
 }
 
 
@@ -137,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("images", nargs="+", help="image files")
     explain.add_argument("--out", default="explanations", help="folder for the PNG overlays")
 
+    diagnose = commands.add_parser(
+        "diagnose", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="why a model's heatmaps look as they do: accuracy with chosen heatmaps (oracle_maps.csv) and "
+             "the share of heatmap pixels the explainer's head can no longer move (diagnosis.json)")
+    diagnose.add_argument("checkpoint", help="model.pt or checkpoint.pt of a run")
+    diagnose.add_argument("--dataset", required=True, help="CSV index")
+    diagnose.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to diagnose on")
+    diagnose.add_argument("--out", required=True, help="folder for oracle_maps.csv and diagnosis.json")
+
     from xmllib.evaluation import add_evaluate_arguments
 
     evaluate = commands.add_parser("evaluate", help="AOPC (MoRF) and localisation against post-hoc methods")
@@ -167,15 +182,38 @@ def add_classroom_arguments(commands: Any) -> None:
 def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for the polygons generator; --out is required, the rest default to PolygonSpec's."""
     from xmllib.data import PolygonSpec
+    from xmllib.data.polygons import BACKGROUNDS, SHAPE_NAMES
 
     parser.add_argument("--out", required=True, help="folder for images/, masks/, index.csv")
+    parser.add_argument("--distractors", type=_shape_names, default=PolygonSpec().distractors,
+                        help=f"comma list of the distractor polygons, any of {', '.join(SHAPE_NAMES)} "
+                             "(default: all but the triangle)")
+    parser.add_argument("--background", choices=BACKGROUNDS, default=PolygonSpec().background,
+                        help="black: white outlines on black; white: black outlines on white (the original's)")
     for field in dataclasses.fields(PolygonSpec):
         default = getattr(PolygonSpec(), field.name)
-        if isinstance(default, (tuple, list)):
+        if field.name in ("target", "distractors", "background"):
             continue
-        kind = _bool if isinstance(default, bool) else type(default)
+        help_text = f"PolygonSpec.{field.name}"
+        if isinstance(default, tuple):
+            kind: Any = _comma_list(type(default[0]))
+            help_text += " (min,max)"
+        else:
+            kind = _bool if isinstance(default, bool) else type(default)
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind, default=default,
-                            help=f"PolygonSpec.{field.name}")
+                            help=help_text)
+
+
+def _shape_names(text: str) -> tuple[tuple[int, int], ...]:
+    """`circle,square` -> ((-1, 1), (4, 1)): polygons by name (SHAPE_NAMES)."""
+    from xmllib.data.polygons import SHAPE_NAMES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SHAPE_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown polygon name(s) {unknown or [text]}; choose from {', '.join(SHAPE_NAMES)}")
+    return tuple(SHAPE_NAMES[name] for name in names)
 
 
 def add_import_arguments(data_commands: Any) -> None:
@@ -218,10 +256,15 @@ def run_data(args: argparse.Namespace) -> None:
 
 def run_synthetic(args: argparse.Namespace) -> None:
     from xmllib.data import PolygonSpec, generate_polygons
+    from xmllib.data.polygons import read_references
 
     spec_fields = {f.name for f in dataclasses.fields(PolygonSpec)}
     spec = PolygonSpec(**{k: v for k, v in vars(args).items() if k in spec_fields})
-    print(generate_polygons(Path(args.out), spec))
+    index = generate_polygons(Path(args.out), spec)
+    print(index)
+    references = read_references(args.out)
+    print("target selectivity of a map that lights every object (the reference to beat): "
+          + ", ".join(f"{split} {value:.3f}" for split, value in references.items()))
 
 
 def run_import(args: argparse.Namespace) -> None:
@@ -270,6 +313,14 @@ def run_test(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def run_diagnose(args: argparse.Namespace) -> None:
+    from xmllib.runs import diagnose_checkpoint
+
+    oracles, head = diagnose_checkpoint(args.checkpoint, args.dataset, args.split, args.out)
+    print(oracles.to_string(index=False, float_format="%.3f"))
+    print(json.dumps(head, indent=2))
+
+
 def run_explain(args: argparse.Namespace) -> None:
     from xmllib.runs import explain_images
 
@@ -304,7 +355,7 @@ def run_grade(args: argparse.Namespace) -> None:
     print(f"grades: {args.out}")
 
 
-COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "explain": run_explain,
+COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "diagnose": run_diagnose, "explain": run_explain,
             "evaluate": run_evaluate, "exercises": run_exercises, "grade": run_grade}
 
 

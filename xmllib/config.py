@@ -15,6 +15,9 @@ from typing import Any
 import torch
 import yaml
 
+from xmllib.losses import WEAK_TERMS
+from xmllib.models.explainer import HEADS
+
 PHASES = (1, 2, 3)
 LOSSES = ("unsupervised", "hybrid")
 CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
@@ -70,6 +73,9 @@ class Config:
     norm_mean: tuple[float, float, float] | None = None
     norm_std: tuple[float, float, float] | None = None
     on_bad_data: str = "error"
+    head: str = "tanh_relu"
+    weak_term: str = "outside"
+    gate_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in PER_PHASE:
@@ -95,7 +101,9 @@ class Config:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("on_bad_data", self.on_bad_data, ON_BAD_DATA)
-        for name in ("alpha", "beta", "aug_prob"):
+        _check_choice("head", self.head, HEADS)
+        _check_choice("weak_term", self.weak_term, WEAK_TERMS)
+        for name in ("alpha", "beta", "aug_prob", "gate_dropout"):
             values = getattr(self, name)
             for v in values if isinstance(values, tuple) else (values,):
                 if not 0.0 <= v <= 1.0:

@@ -16,6 +16,8 @@ from torch import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 EXPLANATION_LOSSES = ("unsupervised", "hybrid")
+#: "outside": the paper's weak term, L_w. "box" (ours): L_w plus the mean of 1 - zhat inside the mask.
+WEAK_TERMS = ("outside", "box")
 
 
 def _per_sample(heatmap: Tensor) -> Tensor:
@@ -60,6 +62,20 @@ def weakly_supervised_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, red
     return _reduce(values.abs(), reduction)
 
 
+def inside_mask_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """sum(z * (1 - zhat)) / (sum(z) + eps): the mean shortfall from 1 inside the mask z (ours).
+
+    0 for an empty mask (a negative image). Added to L_w (weak_term "box"), it asks
+    for the boxes to be lit as well as the rest to be dark: a direct signal towards
+    the target, where the paper's term alone only pushes down outside it.
+    """
+    z_hat, z = _per_sample(heatmap), _per_sample(mask)
+    if z.shape != z_hat.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match heatmap shape {tuple(heatmap.shape)}")
+    values = (z * (1.0 - z_hat)).sum(dim=(1, 2)) / (z.sum(dim=(1, 2)) + eps)
+    return _reduce(values, reduction)
+
+
 def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str = "mean") -> Tensor:
     """L_u = beta * L_s + (1 - beta) * L_c."""
     values = beta * sparsity_loss(heatmap, "none") + (1.0 - beta) * contiguity_loss(heatmap, "none")
@@ -73,9 +89,17 @@ def hybrid_explanation_loss(
     gamma: float,
     mask_valid: Tensor | None = None,
     reduction: str = "mean",
+    weak_term: str = "outside",
 ) -> Tensor:
-    """L_h = L_u + gamma * L_w; samples whose `mask_valid` is False get no L_w term."""
+    """L_h = L_u + gamma * L_w; samples whose `mask_valid` is False get no L_w term.
+
+    weak_term "box" (ours) adds `inside_mask_loss` to L_w.
+    """
+    if weak_term not in WEAK_TERMS:
+        raise ValueError(f"unknown weak term {weak_term!r}; choose one of {', '.join(WEAK_TERMS)}")
     weak = weakly_supervised_loss(heatmap, mask, reduction="none")
+    if weak_term == "box":
+        weak = weak + inside_mask_loss(heatmap, mask, reduction="none")
     if mask_valid is not None:
         weak = weak * mask_valid.to(weak.dtype)
     values = unsupervised_explanation_loss(heatmap, beta, "none") + gamma * weak
@@ -103,6 +127,7 @@ def joint_loss(
     mask_valid: Tensor | None = None,
     class_weights: Tensor | None = None,
     reduction: str = "mean",
+    weak_term: str = "outside",
 ) -> JointLoss:
     """L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_expl, L_expl = L_u or L_h.
 
@@ -116,7 +141,7 @@ def joint_loss(
     if loss == "hybrid":
         if mask is None:
             raise ValueError("the hybrid loss needs masks; use loss='unsupervised' for data without masks")
-        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, reduction="none")
+        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, "none", weak_term)
     else:
         explanation = unsupervised_explanation_loss(heatmap, beta, reduction="none")
     if reduction == "mean" and class_weights is not None:

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from xmllib import metrics, plots
-from xmllib.checkpoints import load_model, save_checkpoint
+from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
     DataReport,
@@ -40,8 +40,9 @@ from xmllib.data import (
     resolve_class_weights,
 )
 from xmllib.evaluation import localisation_values
-from xmllib.models import ExplainerClassifier, build_model
-from xmllib.training import Callback, seed_everything, train
+from xmllib.evaluation.diagnosis import diagnose
+from xmllib.models import ExplainerClassifier
+from xmllib.training import Callback, phase_verdict, seed_everything, train
 
 MODEL_NAME = "model.pt"
 
@@ -148,11 +149,31 @@ def format_epoch(row: pd.Series) -> str:
     return f"phase {int(row['phase'])} epoch {int(row['epoch'])}: {splits} | {row['seconds']:.0f} s"
 
 
-class LocalisationTracker(Callback):
-    """Measures accuracy and localisation on one split after every epoch, against training minutes.
+class PhaseVerdicts(Callback):
+    """Prints `phase_verdict`'s warning after a phase that ended at chance or diverged, and keeps it."""
 
-    `table` holds one row per epoch: phase, epoch, minutes (training time so far), and
-    the means of summarise_test's figures on that split.
+    def __init__(self, chance: float) -> None:
+        self.chance = chance
+        self.warnings: list[str] = []
+
+    def on_phase_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        verdict = phase_verdict(history, int(history.iloc[-1]["phase"]), self.chance)
+        if verdict is not None:
+            print(verdict, flush=True)
+            self.warnings.append(verdict)
+
+
+def majority_share(labels: Tensor) -> float:
+    """The accuracy of always predicting the most frequent of these labels."""
+    return float(torch.bincount(labels).max()) / len(labels)
+
+
+class LocalisationTracker(Callback):
+    """Measures accuracy, localisation and the diagnosis on one split after every epoch.
+
+    `table` holds one row per epoch: phase, epoch, minutes (training time so far), the
+    means of summarise_test's figures on that split, the head-gradient shares of
+    `diagnose` and its oracle accuracies (columns "oracle: <heatmap>").
     """
 
     def __init__(self, loader: DataLoader) -> None:
@@ -163,6 +184,9 @@ class LocalisationTracker(Callback):
         last = history.iloc[-1]
         summary = summarise_test(predict_split(model, self.loader, n_examples=0))
         figures = {k.removeprefix("test_"): v for k, v in summary.items() if not k.endswith(("_n", "_excluded"))}
+        oracles, head = diagnose(model, self.loader)
+        figures.update(head)
+        figures.update({f"oracle: {row.heatmap}": row.accuracy for row in oracles.itertuples()})
         self.rows.append({"phase": int(last["phase"]), "epoch": int(last["epoch"]),
                           "minutes": history["seconds"].sum() / 60, **figures})
 
@@ -206,9 +230,7 @@ def train_run(
     class_weights = resolve_class_weights(config.class_weights, loaders["train"].dataset.labels, class_names)
     weights_used = class_weight_table(class_weights, class_names)
     print("class weights: " + ", ".join(f"{name} {weight:.4g}" for name, weight in weights_used.items()))
-    model = build_model(config.classifier, len(class_names), gates=config.gates,
-                        explainer_width=config.explainer_width, init_bias=config.init_bias,
-                        pretrained=config.pretrained, mean=config.norm_mean, std=config.norm_std)
+    model = model_from_config(config, len(class_names))
     model.check_input_size(config.image_size, config.image_size)
     device = resolve_device(config.device)
     model.to(device)
@@ -216,8 +238,10 @@ def train_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.yaml")
     write_data_files(out_dir, report, weights_used)
-    history = train(model, config, loaders, class_names=class_names, out_dir=out_dir, callbacks=callbacks,
-                    resume=resume, class_weights=None if class_weights is None else class_weights.to(device))
+    verdicts = PhaseVerdicts(majority_share(loaders["val"].dataset.labels))
+    history = train(model, config, loaders, class_names=class_names, out_dir=out_dir,
+                    callbacks=[*callbacks, verdicts], resume=resume,
+                    class_weights=None if class_weights is None else class_weights.to(device))
     for phase, rows in history.groupby("phase"):
         rows.to_csv(out_dir / f"history_phase{phase}.csv", index=False)
     save_checkpoint(out_dir / MODEL_NAME, {"config": config.to_dict(), "class_names": class_names,
@@ -226,6 +250,7 @@ def train_run(
     summary = summarise_test(result)
     write_figures(out_dir, result, class_names, history)
     summary["seconds"] = time.perf_counter() - began
+    summary["warnings"] = verdicts.warnings
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -234,16 +259,21 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """A few lines for the terminal."""
     keys = ("test_accuracy", "test_balanced_accuracy", "test_auc", "pompom", "mass_inside_mask",
             "target_selectivity", "every_object_selectivity", "seconds")
-    return "\n".join(f"{key:>26}: {summary[key]:.4f}" for key in keys if key in summary)
+    lines = [f"{key:>26}: {summary[key]:.4f}" for key in keys if key in summary]
+    return "\n".join(lines + list(summary.get("warnings", [])))
+
+
+def _split_loader(index_csv: str | Path, split: str, config: Config, class_names: list[str]) -> DataLoader:
+    """A loader over one split of an index, in order, for a saved model's configuration."""
+    dataset = IndexDataset(read_index(index_csv), split, config.image_size, classes=class_names)
+    return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
 
 
 def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str = "test",
                     out_dir: str | Path | None = None) -> dict[str, Any]:
     """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures."""
     model, config, class_names = load_model(checkpoint)
-    dataset = IndexDataset(read_index(index_csv), split, config.image_size, classes=class_names)
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
-    result = predict_split(model, loader)
+    result = predict_split(model, _split_loader(index_csv, split, config, class_names))
     summary = summarise_test(result)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -251,6 +281,18 @@ def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str =
         (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
         write_figures(out_dir, result, class_names)
     return summary
+
+
+def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str,
+                        out_dir: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
+    """`diagnose` a saved model on one split; writes out_dir/oracle_maps.csv and out_dir/diagnosis.json."""
+    model, config, class_names = load_model(checkpoint)
+    oracles, head = diagnose(model, _split_loader(index_csv, split, config, class_names))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    oracles.to_csv(out_dir / "oracle_maps.csv", index=False)
+    (out_dir / "diagnosis.json").write_text(json.dumps(head, indent=2))
+    return oracles, head
 
 
 def explain_images(checkpoint: str | Path, images: Iterable[str | Path], out_dir: str | Path) -> list[Path]:

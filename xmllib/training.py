@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from xmllib.checkpoints import load_checkpoint, save_checkpoint
 from xmllib.config import Config, PhaseConfig
+from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, joint_loss
 from xmllib.models import ExplainerClassifier
 
@@ -144,16 +145,22 @@ def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> N
 
 
 def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config: Config, alpha: float,
-                device: torch.device, class_weights: Tensor | None) -> tuple[JointLoss, Tensor]:
+                device: torch.device, class_weights: Tensor | None,
+                gate_dropout: float = 0.0) -> tuple[JointLoss, Tensor]:
+    """The joint loss of one batch and its logits; `gate_dropout` > 0 applies `drop_gate_regions`."""
     images = batch["image"].to(device, non_blocking=True)
     labels = batch["label"].to(device, non_blocking=True)
-    logits, heatmap = model(images)
+    mask = batch["mask"].to(device, non_blocking=True)
+    mask_valid = batch["has_mask"].to(device, non_blocking=True)
+    edit = None
+    if gate_dropout > 0:
+        def edit(heatmap: Tensor) -> Tensor:
+            return drop_gate_regions(heatmap, mask, mask_valid, gate_dropout)
+    logits, heatmap = model(images, edit)
     loss = joint_loss(
         logits, labels, heatmap,
         alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
-        mask=batch["mask"].to(device, non_blocking=True),
-        mask_valid=batch["has_mask"].to(device, non_blocking=True),
-        class_weights=class_weights,
+        mask=mask, mask_valid=mask_valid, class_weights=class_weights, weak_term=config.weak_term,
     )
     return loss, logits
 
@@ -188,9 +195,10 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
                  config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
                  class_weights: Tensor | None, checkpoint: Path | None) -> None:
     prepare_phase(model, phase.phase)
+    gate_dropout = config.gate_dropout if phase.phase == 1 else 0.0
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     for batch_number, batch in enumerate(bar, start=1):
-        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights)
+        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights, gate_dropout)
         if not torch.isfinite(loss.total):
             raise NonFiniteLossError(phase.phase, epoch, batch_number, checkpoint)
         optimizer.zero_grad(set_to_none=True)
@@ -261,6 +269,40 @@ def train_phase(
     for callback in callbacks:
         callback.on_phase_end(history, model)
     return history
+
+
+#: what to try when a phase ends at chance, per phase
+AT_CHANCE_ADVICE = {
+    1: "the classifier did not learn the task: give phase 1 more epochs, a lower --lr-clf, or check the labels",
+    2: "the frozen classifier does not accept the explainer's new maps: train phase 1 with --gate-dropout "
+       "(ours) or the explainer with --head sigmoid (ours), or raise phase 2's alpha",
+    3: "the joint training lost the task: lower the learning rates or raise phase 3's alpha",
+}
+#: a last epoch whose val loss exceeds the phase's best this many times counts as diverged
+DIVERGED_FACTOR = 3.0
+#: a phase whose best epoch is within this of the majority-class share ended at chance
+CHANCE_MARGIN = 0.05
+
+
+def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:
+    """One line saying that `phase` ended at chance or diverged, and what to try; None when it did neither.
+
+    `chance`: the val accuracy of always predicting the majority class. The phase's
+    weights are those of its best epoch (lowest val loss), so that epoch is judged.
+    """
+    rows = history[history["phase"] == phase]
+    if rows.empty:
+        return None
+    best = rows.loc[rows["val_loss"].idxmin()] if rows["val_loss"].notna().any() else rows.iloc[-1]
+    last = rows.iloc[-1]
+    if best["val_accuracy"] <= chance + CHANCE_MARGIN:
+        return (f"warning: phase {phase} ended at chance (val accuracy {best['val_accuracy']:.3f}, majority "
+                f"class {chance:.3f}); {AT_CHANCE_ADVICE[phase]}")
+    if not math.isfinite(last["val_loss"]) or last["val_loss"] > DIVERGED_FACTOR * best["val_loss"]:
+        return (f"warning: phase {phase} diverged in its last epoch (val loss {last['val_loss']:.4g} against "
+                f"{best['val_loss']:.4g} at epoch {int(best['epoch'])}, whose weights were kept); "
+                "lower this phase's learning rates")
+    return None
 
 
 def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:

@@ -35,7 +35,7 @@ from PIL import Image as PILImage
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from xmllib.checkpoints import load_checkpoint, model_from_state, save_checkpoint
+from xmllib.checkpoints import load_checkpoint, model_from_config, model_from_state, save_checkpoint
 from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
 from xmllib.data import PolygonSpec, generate_polygons, make_loaders
 from xmllib.evaluation import aopc_grid
@@ -49,7 +49,7 @@ from xmllib.live import (
     phase_curves,
     rule_of_thumb_report,
 )
-from xmllib.models import ExplainerClassifier, build_model
+from xmllib.models import ExplainerClassifier
 from xmllib.training import TRAINS, evaluate, seed_everything, train_phase
 from xmllib.widgets import LiveFigure
 
@@ -232,9 +232,7 @@ def _train(phase: int, setup: NotebookConfig, config: Config, previous: PhaseRes
     class_names = list(loaders["train"].dataset.classes)
     if previous is None:
         seed_everything(config.seed)
-        model = build_model(config.classifier, len(class_names), gates=config.gates,
-                            explainer_width=config.explainer_width, init_bias=config.init_bias,
-                            pretrained=config.pretrained)
+        model = model_from_config(config, len(class_names))
         model.to(resolve_device(config.device))
     else:
         model = previous.model

@@ -27,6 +27,13 @@ OUTSIDE_SCALE = 1.6
 PLACEMENT_TRIES = 100
 GENERATOR_VERSION = 1
 _IMAGE_STREAM, _LABEL_STREAM = 0, 1
+BACKGROUNDS = ("black", "white")
+#: names of the polygons, for the command line (`--distractors circle,square`)
+SHAPE_NAMES: dict[str, tuple[int, int]] = {
+    "triangle": (3, 1), "square": (4, 1), "pentagon": (5, 1), "hexagon": (6, 1),
+    "circle": (CIRCLE, 1), "pentagram": (5, 2),
+}
+REFERENCE_KEY = "every_object_selectivity"
 _FOLDERS = ("images", "masks", "distractors")
 
 Shape = tuple[int, int]
@@ -50,6 +57,8 @@ class PolygonSpec:
     border_occlusion: True lets polygons stick out of the image (centres stay inside).
     noise_std: standard deviation of Gaussian pixel noise, as a fraction of 255.
     colour: False draws white outlines on black; True gives each polygon a random colour.
+    background: "black" (white outlines on black) or "white" (the image inverted: black
+        outlines on white, as in the original's synthetic dataset).
     outside_probability: chance that a target gets an "outside" polygon: a
         distractor drawn around it, concentric, with OUTSIDE_SCALE times its radius
         plus line_width (it encloses the target when it is convex; a star's edges
@@ -72,6 +81,7 @@ class PolygonSpec:
     border_occlusion: bool = False
     noise_std: float = 0.0
     colour: bool = False
+    background: str = "black"
     outside_probability: float = 0.0
     positive_fraction: float = 0.5
     seed: int = 0
@@ -165,9 +175,40 @@ def generate_polygons(root: str | Path, spec: PolygonSpec) -> Path:
             "label": label,
             "split": split,
         })
-    pd.DataFrame(rows).to_csv(csv_path, index=False)
+    index = pd.DataFrame(rows)
+    index.to_csv(csv_path, index=False)
+    record[REFERENCE_KEY] = every_object_references(root, index)
     (root / "spec.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     return csv_path
+
+
+def every_object_references(root: str | Path, index: pd.DataFrame) -> dict[str, float]:
+    """Per split, the target selectivity of a heatmap that lights every object box equally.
+
+    The mean over the split's positives of area(target boxes) / area(all boxes): the
+    score an explanation that finds objects but not the target would get
+    (`xmllib.metrics.every_object_heatmaps`). A selective heatmap must beat it.
+    """
+    root = Path(root)
+    references = {}
+    for split, rows in index.groupby("split", sort=False):
+        shares = []
+        for mask_file, distractor_file in zip(rows["mask"], rows["distractors"]):
+            target = np.asarray(Image.open(root / mask_file)) > 127
+            if target.any():
+                objects = target | (np.asarray(Image.open(root / distractor_file)) > 127)
+                shares.append(target.sum() / objects.sum())
+        references[str(split)] = round(float(np.mean(shares)), 4) if shares else float("nan")
+    return references
+
+
+def read_references(root: str | Path) -> dict[str, float]:
+    """The every-object selectivity per split that `generate_polygons` wrote in root/spec.yaml."""
+    spec_file = Path(root) / "spec.yaml"
+    record = yaml.safe_load(spec_file.read_text()) if spec_file.is_file() else None
+    if not isinstance(record, dict) or REFERENCE_KEY not in record:
+        raise ValueError(f"{spec_file} holds no {REFERENCE_KEY}: generate the dataset with this version")
+    return record[REFERENCE_KEY]
 
 
 def render_polygon_sample(spec: PolygonSpec, index: int, has_target: bool) -> PolygonSample:
@@ -250,8 +291,11 @@ def _render(outlines: list[tuple[_Outline, np.ndarray]], spec: PolygonSpec, has_
         _draw(image_draw, outline, centre, spec.line_width, colour)
         if outline.is_target:
             _draw(target_draw, outline, centre, spec.line_width, 255)
+    pixels = np.asarray(image)
+    if spec.background == "white":
+        pixels = 255 - pixels
     return PolygonSample(
-        image=_add_noise(np.asarray(image), spec, rng),
+        image=_add_noise(pixels, spec, rng),
         target_mask=target_mask,
         distractor_mask=distractor_mask,
         target_drawing=np.asarray(target_drawing),
@@ -320,7 +364,10 @@ def _spec_record(spec: PolygonSpec) -> dict:
 def _is_complete(root: Path, spec: PolygonSpec, record: dict) -> bool:
     """Whether root already holds the dataset of this spec."""
     spec_file = root / "spec.yaml"
-    if not spec_file.is_file() or yaml.safe_load(spec_file.read_text()) != record:
+    written = yaml.safe_load(spec_file.read_text()) if spec_file.is_file() else None
+    if not isinstance(written, dict) or REFERENCE_KEY not in written:
+        return False
+    if {key: value for key, value in written.items() if key != REFERENCE_KEY} != record:
         return False
     names = [_file_name(index) for index in range(spec.n_images)]
     return (root / "index.csv").is_file() and all(
@@ -339,6 +386,8 @@ def _check_spec(spec: PolygonSpec) -> None:
         raise ValueError(
             f"the target {spec.target} is also among the distractors {spec.distractors}"
         )
+    if spec.background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
     if not spec.target_name.strip():
         raise ValueError("target_name is empty; it names the classes (e.g. 'triangle')")
     _check_at_least("image_size", spec.image_size, 8)

@@ -48,22 +48,36 @@ class ConvMod(nn.Sequential):
         )
 
 
+#: "tanh_relu": the paper's conv1x1 -> BatchNorm2d(1) -> tanh -> ReLU.
+#: "sigmoid" (ours): conv1x1 -> sigmoid, no BatchNorm.
+HEADS = ("tanh_relu", "sigmoid")
+
+
 class Explainer(nn.Module):
     """U-Net with additive skips mapping B x 3 x H x W images to B x 1 x H x W heatmaps in [0, 1).
 
     Encoder: ConvMod(3->w), maxpool; ConvMod(w->2w), maxpool; ConvMod(2w->4w), maxpool.
     Decoder: up-convolution (kernel 2, stride 2), add the encoder's feature map of
-    that size, ConvMod; three times. Head: conv1x1 -> BatchNorm2d(1) -> tanh -> ReLU.
+    that size, ConvMod; three times. Head (`head`, see HEADS): the paper's conv1x1 ->
+    BatchNorm2d(1) -> tanh -> ReLU, or ours, conv1x1 -> sigmoid.
 
-    `init_bias` initialises the BatchNorm's bias, so that a new explainer outputs
-    heatmaps of about tanh(init_bias) (0.995 for the default 3.0): white maps, the
-    classifier first sees the whole image. (The original code had four different
+    `init_bias` initialises the head's bias (the BatchNorm's, or the conv's for the
+    sigmoid head), so that a new explainer outputs heatmaps of about tanh(init_bias)
+    (0.995 for the default 3.0; sigmoid(init_bias) = 0.95 with our head): white maps,
+    the classifier first sees the whole image. (The original code had four different
     defaults, 10, 3, 2 and 1; the paper's is 3.) H and W must be divisible by 8.
+
+    Why our head: the paper's BatchNorm sets the map's level from batch statistics in
+    train mode and from running statistics in eval mode, so the map's level jumps when
+    a phase unfreezes the explainer, and its ReLU passes no gradient to the pixels it
+    has switched off (docs/recipe.md measures both). A sigmoid has neither problem.
     """
 
     size_divisor = 8
 
-    def __init__(self, width: int = 32, init_bias: float = 3.0) -> None:
+    def __init__(self, width: int = 32, init_bias: float = 3.0, head: str = "tanh_relu") -> None:
+        if head not in HEADS:
+            raise ValueError(f"unknown explainer head {head!r}: choose one of {list(HEADS)}")
         super().__init__()
         self.enc1 = ConvMod(3, width)
         self.pool1 = nn.MaxPool2d(2)
@@ -77,12 +91,16 @@ class Explainer(nn.Module):
         self.dec2 = ConvMod(2 * width, 2 * width)
         self.up1 = nn.ConvTranspose2d(2 * width, width, kernel_size=2, stride=2)
         self.dec1 = ConvMod(width, width)
+        self.head = head
         self.to_heatmap = nn.Conv2d(width, 1, kernel_size=1)
-        self.norm = nn.BatchNorm2d(1)
-        self.squash = nn.Tanh()
-        self.clip = nn.ReLU()
+        if head == "tanh_relu":
+            self.norm, self.squash, self.clip = nn.BatchNorm2d(1), nn.Tanh(), nn.ReLU()
+            biased = self.norm
+        else:
+            self.norm, self.squash, self.clip = nn.Identity(), nn.Sigmoid(), nn.Identity()
+            biased = self.to_heatmap
         with torch.no_grad():
-            self.norm.bias.fill_(init_bias)
+            biased.bias.fill_(init_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """Heatmap B x 1 x H x W in [0, 1) of a normalised image batch B x 3 x H x W."""

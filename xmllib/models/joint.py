@@ -5,7 +5,7 @@ perturbations, post-hoc attributions and plots all work on [0, 1] pixels.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -60,13 +60,20 @@ class ExplainerClassifier(nn.Module):
             f"the explainer ({self.explainer.size_divisor}) and the classifier ({self.classifier.size_divisor})",
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(logits B x K, heatmap B x 1 x H x W) of images B x 3 x H x W in [0, 1]."""
+    def forward(self, x: Tensor, edit_heatmap: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """(logits B x K, heatmap B x 1 x H x W) of images B x 3 x H x W in [0, 1].
+
+        `edit_heatmap`, when given, maps the explainer's heatmap to the one the
+        classifier is gated with (and returned): phase 1's gate dropout and the
+        diagnosis's oracle maps use it.
+        """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an image batch B x 3 x H x W, got shape {tuple(x.shape)}")
         self.check_input_size(x.shape[-2], x.shape[-1])
         normalised = (x - self.mean) / self.std
         heatmap = self.explainer(normalised)
+        if edit_heatmap is not None:
+            heatmap = edit_heatmap(heatmap)
         return self.classifier(normalised, heatmap), heatmap
 
 
@@ -77,6 +84,7 @@ def build_model(
     gates: Gating = "block",
     explainer_width: int = 32,
     init_bias: float = 3.0,
+    head: str = "tanh_relu",
     pretrained: bool | str | Path = False,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
@@ -84,7 +92,8 @@ def build_model(
     """An ExplainerClassifier with the named classifier (one of CLASSIFIERS).
 
     `gates` chooses the ResNet gating ("block" or "stage", see `resnet_gate_names`);
-    the small VGG always gates after its 4 stages. `pretrained` (ResNets only):
+    the small VGG always gates after its 4 stages. `head`: the explainer's head (see
+    `Explainer`). `pretrained` (ResNets only):
     True or a state dict file, see `resnet_classifier`. `mean` / `std` default to
     ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise.
     """
@@ -100,7 +109,7 @@ def build_model(
         gated = resnet_classifier(classifier, num_classes, gates=gates, pretrained=pretrained)
     use_imagenet = pretrained is not False
     return ExplainerClassifier(
-        Explainer(explainer_width, init_bias),
+        Explainer(explainer_width, init_bias, head),
         gated,
         mean=mean if mean is not None else (IMAGENET_MEAN if use_imagenet else PLAIN_MEAN),
         std=std if std is not None else (IMAGENET_STD if use_imagenet else PLAIN_STD),

@@ -1,0 +1,75 @@
+"""The diagnosis: oracle heatmaps against explicit classifier calls, the head's gradient by construction."""
+
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from xmllib.data import IndexDataset, read_index
+from xmllib.evaluation.diagnosis import ORACLES, head_gradient, oracle_accuracies
+from xmllib.models import build_model
+
+
+@pytest.fixture
+def loader(tiny_index):
+    return DataLoader(IndexDataset(read_index(tiny_index), "test", 32), batch_size=3)
+
+
+def explicit_accuracy(model, loader, make_map):
+    """Accuracy of the classifier called directly with the normalised images and a chosen map."""
+    correct = total = 0
+    with torch.no_grad():
+        for batch in loader:
+            normalised = (batch["image"] - model.mean) / model.std
+            heatmap = make_map(model.explainer(normalised), batch)
+            logits = model.classifier(normalised, heatmap)
+            correct += int((logits.argmax(1) == batch["label"]).sum())
+            total += len(batch["label"])
+    return correct / total
+
+
+def test_oracle_accuracies_match_explicit_classifier_calls(loader):
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, explainer_width=4, init_bias=0.5).eval()
+    model.classifier.backbone.fc.bias.data = torch.tensor([0.0, 0.3])
+    table = oracle_accuracies(model, loader).set_index("heatmap")
+    assert list(table.index) == list(ORACLES)
+    for name in ("explainer", "explainer x 0.8", "white", "target boxes, black negatives"):
+        expected = explicit_accuracy(model, loader, lambda h, b, name=name: {
+            "explainer": h, "explainer x 0.8": 0.8 * h, "white": torch.ones_like(h),
+            "target boxes, black negatives": b["mask"] * (b["mask"].flatten(1).amax(1) > 0).view(-1, 1, 1, 1),
+        }[name])
+        assert table.loc[name, "accuracy"] == pytest.approx(expected)
+    # a black map leaves the fc bias alone: every image is called class 1
+    assert table.loc["black", "positive_share"] == 1.0
+
+
+def test_oracles_that_need_distractor_boxes_are_left_out_without_them(tiny_index, tmp_path):
+    index = read_index(tiny_index)
+    index["distractors"] = ""
+    loader = DataLoader(IndexDataset(index, "test", 32), batch_size=4)
+    table = oracle_accuracies(build_model("resnet18", 2, explainer_width=4).eval(), loader)
+    assert "every object's boxes" not in set(table["heatmap"])
+    assert "target boxes, black negatives" in set(table["heatmap"])
+
+
+@pytest.mark.parametrize("bias, dead, saturated", [(0.0, 0.0, 0.0), (6.0, 1.0, 1.0), (-6.0, 1.0, 0.0)])
+def test_head_gradient_of_a_constant_sigmoid_head(loader, bias, dead, saturated):
+    model = build_model("resnet18", 2, explainer_width=4, head="sigmoid")
+    model.explainer.to_heatmap.weight.data.zero_()
+    model.explainer.to_heatmap.bias.data.fill_(bias)
+    figures = head_gradient(model, loader)
+    assert figures.dead_pixel_share == dead
+    assert figures.saturated_pixel_share == saturated
+    assert figures.mean_heatmap == pytest.approx(torch.sigmoid(torch.tensor(bias)).item(), rel=1e-5)
+
+
+def test_head_gradient_counts_the_paper_heads_switched_off_pixels_and_keeps_modes(loader):
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, explainer_width=4, init_bias=-5.0)
+    model.classifier.eval()
+    figures = head_gradient(model, loader)
+    assert figures.dead_pixel_share == 1.0 and figures.saturated_pixel_share == 0.0
+    assert model.explainer.training and not model.classifier.training
+    assert isinstance(oracle_accuracies(model, loader), pd.DataFrame)
+    assert model.explainer.training and not model.classifier.training

@@ -1,0 +1,144 @@
+"""Why a phase behaves as it does: oracle heatmaps and the head's gradient.
+
+Two measurements of a trained (or half-trained) model on one split:
+
+- **Oracle maps.** The gated classifier is fed chosen heatmaps in place of the
+  explainer's: the explainer's own, it dimmed (x 0.8) and brightened (x 1.25), white,
+  black, every object's boxes, and the explainer's own kept only inside the target
+  boxes (black on negatives). Accuracy under each says what the classifier has learned
+  to accept: a classifier that flips when the map's level moves by 20% cannot survive
+  phase 2; one that classifies better with the selective map shows that a selective
+  explanation exists for it.
+- **The head's gradient.** The share of heatmap pixels through which the explainer's
+  head passes a gradient below `DEAD_GRADIENT` (`dead_pixel_share`): the pixels the
+  training can no longer move. `saturated_pixel_share` counts those that are stuck lit
+  (heatmap > 0.5), the rest are stuck dark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from xmllib.evaluation.forward import eval_mode, model_device
+from xmllib.models import ExplainerClassifier
+
+DEAD_GRADIENT = 1e-2
+LIT = 0.5
+
+#: an oracle: (the explainer's heatmap, the batch) -> the heatmap the classifier is gated with
+Oracle = Callable[[Tensor, Mapping[str, Tensor]], Tensor]
+
+
+def _boxes(batch: Mapping[str, Tensor], key: str, like: Tensor) -> Tensor:
+    return batch[key].to(like.device, like.dtype)
+
+
+def _positives(batch: Mapping[str, Tensor], like: Tensor) -> Tensor:
+    """1 for images whose target mask is not empty, per image, shaped B x 1 x 1 x 1."""
+    return (_boxes(batch, "mask", like).flatten(1).amax(1) > 0).to(like.dtype).view(-1, 1, 1, 1)
+
+
+ORACLES: dict[str, Oracle] = {
+    "explainer": lambda h, b: h,
+    "explainer x 0.8": lambda h, b: h * 0.8,
+    "explainer x 1.25": lambda h, b: (h * 1.25).clamp(max=1.0),
+    "white": lambda h, b: torch.ones_like(h),
+    "black": lambda h, b: torch.zeros_like(h),
+    "grey 0.3": lambda h, b: torch.full_like(h, 0.3),
+    "every object's boxes": lambda h, b: torch.maximum(_boxes(b, "mask", h), _boxes(b, "distractors", h)),
+    "target boxes, black negatives": lambda h, b: _boxes(b, "mask", h) * _positives(b, h),
+    "explainer inside target boxes, black negatives": lambda h, b: h * _boxes(b, "mask", h) * _positives(b, h),
+}
+
+
+@dataclass(frozen=True)
+class HeadGradient:
+    """Shares of heatmap pixels by how much gradient the explainer's head passes."""
+
+    dead_pixel_share: float
+    saturated_pixel_share: float
+    dark_dead_pixel_share: float
+    mean_heatmap: float
+
+
+@torch.no_grad()
+def oracle_accuracies(model: ExplainerClassifier, loader: DataLoader,
+                      oracles: Mapping[str, Oracle] = ORACLES) -> pd.DataFrame:
+    """Accuracy and share of "positive" (class 1) predictions under each oracle heatmap.
+
+    Columns: heatmap, accuracy, positive_share. A row needs its masks: oracles built from
+    target or distractor boxes are left out when the split has no masks of that kind.
+    """
+    device = model_device(model)
+    correct = {name: 0 for name in oracles}
+    positive = {name: 0 for name in oracles}
+    usable = dict.fromkeys(oracles, True)
+    count = 0
+    with eval_mode(model):
+        for batch in loader:
+            images, labels = batch["image"].to(device), batch["label"].to(device)
+            has_boxes = {"mask": bool(batch["has_mask"].all()), "distractors": bool(batch["has_distractors"].all())}
+            for name, oracle in oracles.items():
+                needs = [key for key in has_boxes if key in _oracle_needs(name)]
+                if not all(has_boxes[key] for key in needs):
+                    usable[name] = False
+                    continue
+                logits, _ = model(images, lambda heatmap, oracle=oracle: oracle(heatmap, batch))
+                predictions = logits.argmax(1)
+                correct[name] += int((predictions == labels).sum())
+                positive[name] += int((predictions == 1).sum())
+            count += len(labels)
+    rows = [{"heatmap": name, "accuracy": correct[name] / count, "positive_share": positive[name] / count}
+            for name in oracles if usable[name]]
+    return pd.DataFrame(rows, columns=["heatmap", "accuracy", "positive_share"])
+
+
+def _oracle_needs(name: str) -> tuple[str, ...]:
+    """The masks an oracle of ORACLES reads."""
+    if name == "every object's boxes":
+        return ("mask", "distractors")
+    return ("mask",) if "target" in name else ()
+
+
+def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradient:
+    """How much gradient the explainer's head (squash, then clip) passes at each heatmap pixel.
+
+    The head's activations are element-wise, so the derivative of the heatmap with
+    respect to the head's pre-activation is computed for all pixels at once.
+    """
+    device = model_device(model)
+    explainer = model.explainer
+    inputs: list[Tensor] = []
+    hook = explainer.squash.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
+    dead = saturated = dark = pixels = 0
+    total = 0.0
+    try:
+        with eval_mode(model), torch.no_grad():
+            for batch in loader:
+                inputs.clear()
+                model(batch["image"].to(device))
+                with torch.enable_grad():
+                    pre = inputs[0].clone().requires_grad_(True)
+                    heatmap = explainer.clip(explainer.squash(pre))
+                    (slope,) = torch.autograd.grad(heatmap.sum(), pre)
+                stuck = slope.abs() < DEAD_GRADIENT
+                lit = heatmap.detach() > LIT
+                dead += int(stuck.sum())
+                saturated += int((stuck & lit).sum())
+                dark += int((stuck & ~lit).sum())
+                pixels += heatmap.numel()
+                total += float(heatmap.detach().sum())
+    finally:
+        hook.remove()
+    return HeadGradient(dead / pixels, saturated / pixels, dark / pixels, total / pixels)
+
+
+def diagnose(model: ExplainerClassifier, loader: DataLoader) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The oracle-map table and the head-gradient figures of a model on one split."""
+    return oracle_accuracies(model, loader), asdict(head_gradient(model, loader))
