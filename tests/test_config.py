@@ -69,3 +69,13 @@ def test_auto_device_on_this_machine():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_min_steps_raise_a_phases_epochs_to_reach_them():
+    config = Config(epochs=(3, 1, 4), min_steps=(100, 0, 50))
+    assert config.phase(1).epochs_for(batches_per_epoch=47) == 3
+    assert config.phase(1).epochs_for(batches_per_epoch=19) == 6
+    assert config.phase(2).epochs_for(batches_per_epoch=1) == 1
+    assert config.phase(3).epochs_for(batches_per_epoch=10) == 5
+    with pytest.raises(ConfigError, match="min_steps must be >= 0"):
+        Config(min_steps=(-1, 0, 0))

@@ -142,3 +142,18 @@ def test_box_weak_term_adds_the_inside_term_to_the_papers(batch):
     assert torch.allclose(box - paper, 2.0 * inside, atol=1e-6)
     with pytest.raises(ValueError, match="unknown weak term 'both'"):
         losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, weak_term="both")
+
+
+def test_head_range_penalty_by_hand_and_zero_inside_the_range():
+    pre = torch.tensor([[[[-6.0, 0.0], [1.0, 7.0]]]])
+    # below -4.5 by 1.5, above 4.5 by 2.5: (1.5^2 + 2.5^2) / 4 pixels
+    assert losses.head_range_penalty(pre, -4.5, 4.5).item() == pytest.approx((1.5**2 + 2.5**2) / 4)
+    assert losses.head_range_penalty(pre.clamp(-4.5, 4.5), -4.5, 4.5).item() == 0.0
+
+
+def test_with_head_penalty_adds_to_the_explanation_term_only():
+    joint = losses.JointLoss(torch.tensor(1.0), torch.tensor(0.8), torch.tensor(2.0))
+    out = losses.with_head_penalty(joint, torch.tensor(0.5), weight=0.1, alpha=0.6)
+    assert out.classification is joint.classification
+    assert out.explanation.item() == pytest.approx(2.05)
+    assert out.total.item() == pytest.approx(1.0 + 0.4 * 0.05)

@@ -177,3 +177,22 @@ def test_phase_verdict_names_a_phase_at_chance_a_divergence_or_nothing():
     assert phase_verdict(history, 3, chance=0.92) is not None
     diverged = phase_verdict(_history(1, [0.4, float("nan")], [0.9, 0.5]), 1, 0.5)
     assert diverged.startswith("warning: phase 1 diverged in its last epoch (val loss nan against 0.4")
+
+
+def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index, tiny_config):
+    from xmllib.losses import head_range_penalty, joint_loss
+    from xmllib.models.explainer import ACTIVE_RANGES
+    from xmllib.training import _batch_loss
+
+    config = tiny_config.replace(head="sigmoid", init_bias=6.0, head_penalty=2.0)
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, explainer_width=4, init_bias=6.0, head="sigmoid").eval()
+    batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
+    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    with model.explainer.capture_preactivation() as captured:
+        logits, heatmap = model(batch["image"])
+    plain = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
+                       mask=batch["mask"], mask_valid=batch["has_mask"])
+    penalty = head_range_penalty(captured[0], *ACTIVE_RANGES["sigmoid"])
+    assert penalty.item() > 0 and torch.allclose(torch.sigmoid(captured[0]), heatmap)
+    assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 2.0 * penalty.item(), rel=1e-5)

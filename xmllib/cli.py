@@ -23,6 +23,8 @@ TRAIN_HELP = {
     "lr_clf": "classifier learning rate per phase",
     "lr_expl": "explainer learning rate per phase",
     "patience": "early-stopping patience (epochs without a lower val loss) per phase",
+    "min_steps": "ours (paper: 0): optimiser steps each phase takes at least, per phase; epochs are raised "
+                 "to reach them, so a small dataset trains as many steps as a large one",
     "beta": "sparsity weight in the explanation loss (1 - beta weighs contiguity)",
     "gamma": "weight of the weakly supervised (mask) term of the hybrid loss",
     "init_bias": "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; 3.0: first heatmaps white)",
@@ -49,6 +51,8 @@ TRAIN_HELP = {
             "(ours: conv -> sigmoid, no BatchNorm)",
     "weak_term": "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box "
                  "(ours: plus the mean of 1 - heatmap inside the mask)",
+    "head_penalty": "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the "
+                    "range where it passes a gradient, so no pixel gets stuck black or white",
     "gate_dropout": "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random "
                     "cells darkened outside the mask and a random level",
 }

@@ -8,6 +8,7 @@ on creation, so a wrong value fails before anything is trained or written.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
 GATES = ("block", "stage")
 OPTIMIZERS = ("sgd", "adam", "adadelta")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience")
+PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience", "min_steps")
 ON_BAD_DATA = ("error", "skip")
 INVERSE_FREQUENCY = "inverse"
 
@@ -43,6 +44,11 @@ class PhaseConfig:
     lr_clf: float
     lr_expl: float
     patience: int
+    min_steps: int = 0
+
+    def epochs_for(self, batches_per_epoch: int) -> int:
+        """The epochs this phase runs: `epochs`, raised so that it takes at least `min_steps` optimiser steps."""
+        return max(self.epochs, math.ceil(self.min_steps / max(batches_per_epoch, 1)))
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Config:
     lr_clf: tuple[float, float, float] = (0.01, 0.0, 0.01)
     lr_expl: tuple[float, float, float] = (0.0, 0.01, 0.01)
     patience: tuple[int, int, int] = (100, 100, 10)
+    min_steps: tuple[int, int, int] = (0, 0, 0)
     beta: float = 0.9
     gamma: float = 1.0
     init_bias: float = 3.0
@@ -76,6 +83,7 @@ class Config:
     head: str = "tanh_relu"
     weak_term: str = "outside"
     gate_dropout: float = 0.0
+    head_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name in PER_PHASE:
@@ -110,11 +118,14 @@ class Config:
                     raise ConfigError(f"{name} must lie in [0, 1], got {v}")
         _check_positive("epochs", self.epochs, allow_zero=True)
         _check_positive("patience", self.patience)
+        _check_positive("min_steps", self.min_steps, allow_zero=True)
         _check_positive("lr_clf", self.lr_clf, allow_zero=True)
         _check_positive("lr_expl", self.lr_expl, allow_zero=True)
         _check_positive("batch_size", (self.batch_size,))
         _check_positive("image_size", (self.image_size,))
         _check_positive("explainer_width", (self.explainer_width,))
+        if self.head_penalty < 0:
+            raise ConfigError(f"head_penalty must be >= 0, got {self.head_penalty}")
         if self.gamma < 0:
             raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
 
@@ -130,6 +141,7 @@ class Config:
             lr_clf=self.lr_clf[i],
             lr_expl=self.lr_expl[i],
             patience=self.patience[i],
+            min_steps=self.min_steps[i],
         )
 
     def replace(self, **changes: Any) -> Config:

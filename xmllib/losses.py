@@ -76,6 +76,18 @@ def inside_mask_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, reduction
     return _reduce(values, reduction)
 
 
+def head_range_penalty(preactivation: Tensor, low: float, high: float, reduction: str = "mean") -> Tensor:
+    """mean(relu(low - a)^2 + relu(a - high)^2) over the pixels' pre-activations a (ours).
+
+    Zero while every pixel stays where the explainer's head passes a gradient
+    (`xmllib.models.explainer.ACTIVE_RANGES`); it pulls back the pixels that are about
+    to be stuck black or white, so that no pixel of the map is lost to training.
+    """
+    a = _per_sample(preactivation)
+    values = (F.relu(low - a) ** 2 + F.relu(a - high) ** 2).mean(dim=(1, 2))
+    return _reduce(values, reduction)
+
+
 def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str = "mean") -> Tensor:
     """L_u = beta * L_s + (1 - beta) * L_c."""
     values = beta * sparsity_loss(heatmap, "none") + (1.0 - beta) * contiguity_loss(heatmap, "none")
@@ -151,3 +163,9 @@ def joint_loss(
     explanation_reduced = _reduce(explanation, reduction)
     total = alpha * classification_reduced + (1.0 - alpha) * explanation_reduced
     return JointLoss(total, classification_reduced, explanation_reduced)
+
+
+def with_head_penalty(loss: JointLoss, penalty: Tensor, weight: float, alpha: float) -> JointLoss:
+    """`loss` with `weight * penalty` (a reduced `head_range_penalty`) added to its explanation term."""
+    return JointLoss(loss.total + (1.0 - alpha) * weight * penalty, loss.classification,
+                     loss.explanation + weight * penalty)

@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from tqdm.auto import tqdm
 from xmllib.checkpoints import load_checkpoint, save_checkpoint
 from xmllib.config import Config, PhaseConfig
 from xmllib.gate_dropout import drop_gate_regions
-from xmllib.losses import JointLoss, joint_loss
+from xmllib.losses import JointLoss, head_range_penalty, joint_loss, with_head_penalty
 from xmllib.models import ExplainerClassifier
+from xmllib.models.explainer import ACTIVE_RANGES
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -156,13 +158,20 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
     if gate_dropout > 0:
         def edit(heatmap: Tensor) -> Tensor:
             return drop_gate_regions(heatmap, mask, mask_valid, gate_dropout)
-    logits, heatmap = model(images, edit)
+    capture = model.explainer.capture_preactivation() if config.head_penalty > 0 else nullcontext([])
+    with capture as preactivation:
+        logits, heatmap = model(images, edit)
     loss = joint_loss(
         logits, labels, heatmap,
         alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
         mask=mask, mask_valid=mask_valid, class_weights=class_weights, weak_term=config.weak_term,
     )
+    if config.head_penalty > 0:
+        low, high = ACTIVE_RANGES[model.explainer.head]
+        penalty = head_range_penalty(preactivation[0], low, high)
+        loss = with_head_penalty(loss, penalty, config.head_penalty, alpha)
     return loss, logits
+
 
 
 @torch.no_grad()
@@ -238,7 +247,7 @@ def train_phase(
         scheduler.load_state_dict(resume_state["scheduler"])
         stopper.load_state_dict(resume_state["early_stopping"])
         start = resume_state["epoch"] + 1
-    for epoch in range(start, phase.epochs + 1):
+    for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):
         if stopper.stopped:
             break
         began = time.perf_counter()

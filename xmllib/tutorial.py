@@ -84,7 +84,7 @@ def notebook_config(paper_scale: bool = False, cache_dir: str | Path = CACHE_DIR
     scale = "paper" if paper_scale else "tutorial"
     config, spec = preset(scale), PAPER_SPEC if paper_scale else TUTORIAL_SPEC
     if os.environ.get(SMOKE_VARIABLE, "") not in ("", "0"):
-        return NotebookConfig(config.replace(epochs=SMOKE_EPOCHS), dataclasses.replace(spec, **SMOKE_SIZES),
+        return NotebookConfig(config.replace(epochs=SMOKE_EPOCHS, min_steps=(0, 0, 0)), dataclasses.replace(spec, **SMOKE_SIZES),
                               Path(cache_dir) / f"{scale}_smoke")
     return NotebookConfig(config, spec, Path(cache_dir) / scale)
 
@@ -185,7 +185,7 @@ def cached_phase(phase: int, setup: NotebookConfig, *, show: bool = True) -> Pha
             display(figure_png(result.curves()), figure_png(result.heatmaps()))
         return result
     previous = cached_phase(phase - 1, setup, show=False) if phase > 1 else None
-    print(f"{path} is missing: training phase {phase} now ({setup.config.phase(phase).epochs} epochs at most)")
+    print(f"{path} is missing: training phase {phase} now")
     result = _train(phase, setup, setup.config, previous, show=show, redraw="handles")
     _save(result, setup, path)
     result.checkpoint = path
@@ -239,7 +239,7 @@ def _train(phase: int, setup: NotebookConfig, config: Config, previous: PhaseRes
     batch = fixed_batch(loaders["val"].dataset)
     start = phase_start(model, config, phase, loaders)
     # inside a widget (redraw "clear"), the live figures' redrawing would wipe a bar out
-    bar = [] if redraw == "clear" else [ProgressBar(phase, config.phase(phase).epochs)]
+    bar = [] if redraw == "clear" else [ProgressBar(phase, config.phase(phase).epochs_for(len(loaders["train"])))]
     live = LiveTraining(model, batch, phase, start=start, class_names=class_names, show=show, redraw=redraw)
     history = train_phase(model, config, phase, loaders, class_names=class_names, callbacks=[*bar, live],
                           history=None if previous is None else previous.history)

@@ -114,28 +114,23 @@ def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradien
     """
     device = model_device(model)
     explainer = model.explainer
-    inputs: list[Tensor] = []
-    hook = explainer.squash.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
     dead = saturated = dark = pixels = 0
     total = 0.0
-    try:
-        with eval_mode(model), torch.no_grad():
-            for batch in loader:
-                inputs.clear()
+    with eval_mode(model), torch.no_grad():
+        for batch in loader:
+            with explainer.capture_preactivation() as captured:
                 model(batch["image"].to(device))
-                with torch.enable_grad():
-                    pre = inputs[0].clone().requires_grad_(True)
-                    heatmap = explainer.clip(explainer.squash(pre))
-                    (slope,) = torch.autograd.grad(heatmap.sum(), pre)
-                stuck = slope.abs() < DEAD_GRADIENT
-                lit = heatmap.detach() > LIT
-                dead += int(stuck.sum())
-                saturated += int((stuck & lit).sum())
-                dark += int((stuck & ~lit).sum())
-                pixels += heatmap.numel()
-                total += float(heatmap.detach().sum())
-    finally:
-        hook.remove()
+            with torch.enable_grad():
+                pre = captured[0].clone().requires_grad_(True)
+                heatmap = explainer.clip(explainer.squash(pre))
+                (slope,) = torch.autograd.grad(heatmap.sum(), pre)
+            stuck = slope.abs() < DEAD_GRADIENT
+            lit = heatmap.detach() > LIT
+            dead += int(stuck.sum())
+            saturated += int((stuck & lit).sum())
+            dark += int((stuck & ~lit).sum())
+            pixels += heatmap.numel()
+            total += float(heatmap.detach().sum())
     return HeadGradient(dead / pixels, saturated / pixels, dark / pixels, total / pixels)
 
 

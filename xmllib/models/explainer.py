@@ -6,6 +6,8 @@ activation is its own, non-in-place module so that captum's backward hooks
 """
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +53,9 @@ class ConvMod(nn.Sequential):
 #: "tanh_relu": the paper's conv1x1 -> BatchNorm2d(1) -> tanh -> ReLU.
 #: "sigmoid" (ours): conv1x1 -> sigmoid, no BatchNorm.
 HEADS = ("tanh_relu", "sigmoid")
+#: per head, the pre-activations (the input of `squash`) where the head's slope is above 1e-2:
+#: outside them a pixel gets almost no gradient (tanh' = 1 - tanh^2, sigmoid' = s (1 - s); ReLU' = 0 below 0)
+ACTIVE_RANGES = {"tanh_relu": (0.0, 2.9), "sigmoid": (-4.5, 4.5)}
 
 
 class Explainer(nn.Module):
@@ -112,3 +117,16 @@ class Explainer(nn.Module):
         y = self.dec2(self.up2(y) + skip2)
         y = self.dec1(self.up1(y) + skip1)
         return self.clip(self.squash(self.norm(self.to_heatmap(y))))
+
+    @contextmanager
+    def capture_preactivation(self) -> Iterator[list[Tensor]]:
+        """Within the block, the list collects the head's pre-activation (the input of `squash`) of each forward.
+
+        The tensors keep their graph, so a loss on them trains the explainer.
+        """
+        captured: list[Tensor] = []
+        hook = self.squash.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+        try:
+            yield captured
+        finally:
+            hook.remove()
