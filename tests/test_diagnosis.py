@@ -73,3 +73,21 @@ def test_head_gradient_counts_the_paper_heads_switched_off_pixels_and_keeps_mode
     assert model.explainer.training and not model.classifier.training
     assert isinstance(oracle_accuracies(model, loader), pd.DataFrame)
     assert model.explainer.training and not model.classifier.training
+
+
+def test_describe_diagnosis_reads_every_number_from_the_tables():
+    from xmllib.evaluation.diagnosis import describe_diagnosis
+
+    oracles = pd.DataFrame({"heatmap": ["explainer", "explainer x 0.8", "explainer x 1.25",
+                                        "explainer inside target boxes, black negatives"],
+                            "accuracy": [0.93, 0.5, 0.61, 0.97], "positive_share": [0.5, 1.0, 0.0, 0.5]})
+    head = {"dead_pixel_share": 0.86, "saturated_pixel_share": 0.06, "dark_dead_pixel_share": 0.8,
+            "mean_heatmap": 0.163}
+    text = describe_diagnosis(oracles, head)
+    assert "right on 93% of the images; with them dimmed by 20%: 50%, brightened by 25%: 61%" in text
+    assert "hangs on the map's overall level" in text
+    assert "give 97%: the classifier accepts a map that singles out the target" in text
+    assert "86% of the heatmap pixels" in text and "6% stuck lit, 80% stuck dark); mean heatmap 0.16" in text
+    steady = oracles.assign(accuracy=[0.93, 0.92, 0.93, 0.5])
+    text = describe_diagnosis(steady, head)
+    assert "overall level" not in text and "does not accept" in text

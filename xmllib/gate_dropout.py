@@ -19,13 +19,14 @@ from torch import Tensor
 
 GRID = 8
 LOWEST_LEVEL = 0.5
+LOWEST_KEEP_RATE = 0.0
 
 
 def drop_gate_regions(heatmap: Tensor, masks: Tensor, mask_valid: Tensor, probability: float,
                       generator: torch.Generator | None = None) -> Tensor:
     """The heatmaps B x 1 x H x W with random GRID x GRID cells darkened outside the masks.
 
-    For each image, with `probability`: draw a keep rate r ~ U(0, 1), keep each cell
+    For each image, with `probability`: draw a keep rate r ~ U(LOWEST_KEEP_RATE, 1), keep each cell
     of a GRID x GRID grid with probability r, never darken a pixel inside the image's
     mask (B x 1 x H x W, 1 = the evidence), and scale the result by a level drawn from
     U(LOWEST_LEVEL, 1). Images whose `mask_valid` is False, and the others with
@@ -39,7 +40,7 @@ def drop_gate_regions(heatmap: Tensor, masks: Tensor, mask_valid: Tensor, probab
     def uniform(*shape: int) -> Tensor:
         return torch.rand(*shape, generator=generator, device=device)
 
-    rate = uniform(batch, 1, 1, 1)
+    rate = LOWEST_KEEP_RATE + (1 - LOWEST_KEEP_RATE) * uniform(batch, 1, 1, 1)
     cells = (uniform(batch, 1, GRID, GRID) < rate).to(heatmap.dtype)
     keep = torch.maximum(F.interpolate(cells, size=heatmap.shape[-2:], mode="nearest"), masks.to(heatmap.dtype))
     level = LOWEST_LEVEL + (1 - LOWEST_LEVEL) * uniform(batch, 1, 1, 1)

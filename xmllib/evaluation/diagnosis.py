@@ -137,3 +137,25 @@ def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradien
 def diagnose(model: ExplainerClassifier, loader: DataLoader) -> tuple[pd.DataFrame, dict[str, float]]:
     """The oracle-map table and the head-gradient figures of a model on one split."""
     return oracle_accuracies(model, loader), asdict(head_gradient(model, loader))
+
+
+def describe_diagnosis(oracles: pd.DataFrame, head: Mapping[str, float]) -> str:
+    """The diagnosis in sentences, every number read from `oracles` and `head` (for notebooks and logs)."""
+    accuracy = oracles.set_index("heatmap")["accuracy"].to_dict()
+    own = accuracy["explainer"]
+    lines = [f"With its own heatmaps the classifier is right on {own:.0%} of the images; "
+             f"with them dimmed by 20%: {accuracy['explainer x 0.8']:.0%}, brightened by 25%: "
+             f"{accuracy['explainer x 1.25']:.0%}."]
+    shifted = min(accuracy["explainer x 0.8"], accuracy["explainer x 1.25"])
+    if shifted < own - 0.1:
+        lines.append("The decision hangs on the map's overall level, not only on where it is bright: "
+                     "a phase that moves the level moves the decisions.")
+    selective = accuracy.get("explainer inside target boxes, black negatives")
+    if selective is not None:
+        verdict = "accepts" if selective >= own - 0.02 else "does not accept"
+        lines.append(f"Kept only inside the target boxes (black maps for negatives), its heatmaps give "
+                     f"{selective:.0%}: the classifier {verdict} a map that singles out the target.")
+    lines.append(f"{head['dead_pixel_share']:.0%} of the heatmap pixels get almost no gradient through the "
+                 f"explainer's head ({head['saturated_pixel_share']:.0%} stuck lit, "
+                 f"{head['dark_dead_pixel_share']:.0%} stuck dark); mean heatmap {head['mean_heatmap']:.2f}.")
+    return "\n".join(lines)
