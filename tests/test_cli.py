@@ -166,3 +166,15 @@ def test_synthetic_data_ladder_flags(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["data", "synthetic", "--out", str(tmp_path / "x"), "--distractors", "circle,oval"])
     assert "unknown polygon name(s) ['oval']" in capsys.readouterr().err
+
+
+def test_digits_command_writes_an_index_the_dataset_reads(tmp_path, capsys):
+    from xmllib.data import IndexDataset, read_index
+
+    out = tmp_path / "digits"
+    assert main(["data", "digits", "--out", str(out), "--counts", "8,4,4", "--image-size", "32"]) == 0
+    index = read_index(out / "index.csv")
+    assert len(index) == 16 and set(index["label"]) == {"three", "no_three"}
+    sample = IndexDataset(index, "train", 32)[0]
+    assert sample["image"].shape == (3, 32, 32) and bool(sample["has_mask"])
+    assert str(out / "index.csv") in capsys.readouterr().out

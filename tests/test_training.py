@@ -196,3 +196,15 @@ def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index,
     penalty = head_range_penalty(captured[0], *ACTIVE_RANGES["sigmoid"])
     assert penalty.item() > 0 and torch.allclose(torch.sigmoid(captured[0]), heatmap)
     assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 2.0 * penalty.item(), rel=1e-5)
+
+
+def test_phase2_batch_stats_moves_only_the_classifiers_batchnorm_statistics(tiny_index, tiny_config):
+    config = tiny_config.replace(lr_expl=(0, 1e-2, 1e-2), phase2_batch_stats=True)
+    model, loaders = setup(tiny_index, config)
+    before = snapshot(model.classifier)
+    train_phase(model, config, 2, loaders, class_names=CLASSES)
+    after = model.classifier.state_dict()
+    statistics = {key for key in before if key.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+    assert all(torch.equal(before[key], after[key]) for key in before if key not in statistics)
+    assert any(not torch.equal(before[key], after[key]) for key in statistics)
+    assert not any(p.requires_grad for p in model.classifier.parameters())

@@ -53,6 +53,9 @@ TRAIN_HELP = {
                  "(ours: plus the mean of 1 - heatmap inside the mask)",
     "head_penalty": "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the "
                     "range where it passes a gradient, so no pixel gets stuck black or white",
+    "phase2_batch_stats": "the original code's phase 2 (paper/method.md: false): the frozen classifier's "
+                          "BatchNorm layers normalise with batch statistics and update their running ones, so "
+                          "the classifier follows the map's level; its weights stay frozen",
     "gate_dropout": "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random "
                     "cells darkened outside the mask and a random level",
 }
@@ -123,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic = data_commands.add_parser("synthetic", help="generate the synthetic polygons dataset",
                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_polygon_arguments(synthetic)
+    digits = data_commands.add_parser(
+        "digits", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="'is there a 3?' on scikit-learn's bundled handwritten digits (no download): the folder layout "
+             "with box masks, and its index.csv")
+    digits.add_argument("--out", required=True, help="ROOT folder: ROOT/<split>/<label>/*.png and ROOT/index.csv")
+    digits.add_argument("--target", type=int, default=3, help="the digit to find")
+    digits.add_argument("--counts", type=_comma_list(int), default=(600, 150, 300), help="train,val,test images")
+    digits.add_argument("--image-size", type=int, default=64, help="side of the square canvas, pixels")
+    digits.add_argument("--seed", type=int, default=0, help="seed of the draw")
     add_import_arguments(data_commands)
 
     train = commands.add_parser("train", help="train the three phases and test",
@@ -298,7 +310,16 @@ def run_check(args: argparse.Namespace) -> None:
         print(f"rows kept: {write_index(report.index, args.out)}")
 
 
-DATA_COMMANDS = {"synthetic": run_synthetic, "folder": run_import, "voc": run_import, "check": run_check}
+def run_digits(args: argparse.Namespace) -> None:
+    from xmllib.data import folder_index, write_index
+    from xmllib.data.digits import write_digits_folder
+
+    root = write_digits_folder(args.out, target=args.target, counts=tuple(args.counts), image_size=args.image_size,
+                               seed=args.seed)
+    print(write_index(folder_index(root).index, root / "index.csv"))
+
+
+DATA_COMMANDS = {"synthetic": run_synthetic, "digits": run_digits, "folder": run_import, "voc": run_import, "check": run_check}
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -84,6 +84,7 @@ class Config:
     weak_term: str = "outside"
     gate_dropout: float = 0.0
     head_penalty: float = 0.0
+    phase2_batch_stats: bool = False
 
     def __post_init__(self) -> None:
         for name in PER_PHASE:

@@ -204,6 +204,10 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
                  config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
                  class_weights: Tensor | None, checkpoint: Path | None) -> None:
     prepare_phase(model, phase.phase)
+    if phase.phase == 2 and config.phase2_batch_stats:
+        for module in model.classifier.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train()
     gate_dropout = config.gate_dropout if phase.phase == 1 else 0.0
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     for batch_number, batch in enumerate(bar, start=1):
