@@ -23,8 +23,8 @@ def tiny_index(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_config():
     """The tutorial preset shrunk to seconds: 32 px, one epoch per phase, a narrow explainer."""
-    return preset("tutorial").replace(epochs=(1, 1, 1), image_size=32, batch_size=8, explainer_width=4,
-                                      aug_prob=0.0, device="cpu")
+    return preset("tutorial").replace(epochs=(1, 1, 1), min_steps=(0, 0, 0), image_size=32, batch_size=8,
+                                      explainer_width=4, aug_prob=0.0, device="cpu")
 
 
 @pytest.fixture(scope="session", autouse=True)

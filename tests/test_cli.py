@@ -10,8 +10,8 @@ from xmllib.runs import EpochPrinter
 
 RUN_FILES = {"config.yaml", "checkpoint.pt", "model.pt", "metrics.json", "explanations.png", "curves.png",
              "roc_pr.png", "history_phase1.csv", "history_phase2.csv", "history_phase3.csv"}
-TINY = ["--preset", "tutorial", "--epochs", "1,1,1", "--image-size", "32", "--batch-size", "8",
-        "--explainer-width", "4", "--device", "cpu"]
+TINY = ["--preset", "tutorial", "--epochs", "1,1,1", "--min-steps", "0,0,0", "--image-size", "32",
+        "--batch-size", "8", "--explainer-width", "4", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

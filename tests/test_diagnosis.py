@@ -91,3 +91,14 @@ def test_describe_diagnosis_reads_every_number_from_the_tables():
     steady = oracles.assign(accuracy=[0.93, 0.92, 0.93, 0.5])
     text = describe_diagnosis(steady, head)
     assert "overall level" not in text and "does not accept" in text
+
+
+@pytest.mark.parametrize("selectivity, verdict", [(0.9, "single out the targets"), (0.47, "favour the targets a little"),
+                                                  (0.445, "light every object alike")])
+def test_describe_localisation_reads_the_summary(selectivity, verdict):
+    from xmllib.evaluation.diagnosis import describe_localisation
+
+    text = describe_localisation({"test_accuracy": 0.99, "target_selectivity": selectivity,
+                                  "every_object_selectivity": 0.445, "mass_inside_mask": 0.61})
+    assert f"target selectivity {selectivity:.3f} against 0.445" in text and verdict in text
+    assert "Accuracy 0.990" in text and "mass inside the target boxes 0.610" in text

@@ -10,7 +10,7 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from xmllib.checkpoints import load_model, save_checkpoint
+from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
 from xmllib.config import preset
 from xmllib.data import class_names, read_index
 from xmllib.evaluation.aopc import aopc, morf_curve
@@ -24,7 +24,6 @@ from xmllib.evaluation.report import (
     evaluation_batch,
     run_evaluation,
 )
-from xmllib.models import build_model
 
 N_IMAGES = 6
 ARGS = ["--n-images", str(N_IMAGES), "--steps", "3", "--patch-sizes", "8", "16", "--perturbations", "black", "blur",
@@ -37,8 +36,7 @@ def checkpoint(tiny_index, tmp_path_factory):
     config = preset("tutorial").replace(image_size=32, explainer_width=4, device="cpu")
     names = class_names(read_index(tiny_index))
     torch.manual_seed(0)
-    model = build_model(config.classifier, len(names), gates=config.gates, explainer_width=config.explainer_width,
-                        init_bias=config.init_bias)
+    model = model_from_config(config, len(names))
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_checkpoint(path, {"config": config.to_dict(), "class_names": names, "model": model.state_dict()})
     return path
@@ -175,3 +173,21 @@ def test_bad_arguments_are_refused_before_anything_is_written(checkpoint, tiny_i
     with pytest.raises(ValueError, match=message):
         run_evaluation(checkpoint, tiny_index, tmp_path / "out", **bad)
     assert not (tmp_path / "out").exists()
+
+
+def test_aopc_ranks_rank_the_last_step_per_setting_and_say_so():
+    from xmllib.evaluation import aopc_ranks, describe_aopc_ranks
+
+    rows = []
+    finals = {("black", 2): {"in-model": 0.5, "saliency": 0.3, "random": 0.1},
+              ("gray", 2): {"in-model": 0.2, "saliency": 0.4, "random": 0.3}}
+    for (perturbation, size), values in finals.items():
+        for method, final in values.items():
+            rows += [(method, perturbation, size, 0, 0.0), (method, perturbation, size, 3, final)]
+    ranks = aopc_ranks(_table(rows)).set_index("perturbation")
+    assert ranks.loc["black", "rank"] == 1 and ranks.loc["gray", "rank"] == 3
+    assert ranks.loc["gray", "best"] == "saliency" and ranks.loc["gray", "random_rank"] == 2
+    assert (ranks["methods"] == 3).all()
+    text = describe_aopc_ranks(ranks.reset_index())
+    assert "ranks first in 1 of 2 settings" in text and "holds in part" in text
+    assert "black 2 px: 1 of 3, gray 2 px: 3 of 3" in text

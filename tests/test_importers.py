@@ -20,8 +20,8 @@ from xmllib.data import (
 )
 from xmllib.data.importers import largest_remainder, stratified_split
 
-TINY = ["--preset", "tutorial", "--epochs", "1,1,1", "--image-size", "32", "--batch-size", "8",
-        "--explainer-width", "4", "--device", "cpu"]
+TINY = ["--preset", "tutorial", "--epochs", "1,1,1", "--min-steps", "0,0,0", "--image-size", "32",
+        "--batch-size", "8", "--explainer-width", "4", "--device", "cpu"]
 
 
 def _png(path, size=(6, 4), value=0, mode="RGB"):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from xmllib.checkpoints import load_checkpoint
+from xmllib.checkpoints import load_checkpoint, model_from_config
 from xmllib.data import make_loaders
 from xmllib.models import build_model
 from xmllib.training import (
@@ -25,8 +25,7 @@ CLASSES = ["no_triangle", "triangle"]
 def setup(index, config):
     torch.manual_seed(config.seed)
     loaders = make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed)
-    model = build_model(config.classifier, 2, gates=config.gates, explainer_width=config.explainer_width,
-                        init_bias=config.init_bias)
+    model = model_from_config(config, 2)
     return model, loaders
 
 
@@ -192,7 +191,7 @@ def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index,
     with model.explainer.capture_preactivation() as captured:
         logits, heatmap = model(batch["image"])
     plain = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
-                       mask=batch["mask"], mask_valid=batch["has_mask"])
+                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
     penalty = head_range_penalty(captured[0], *ACTIVE_RANGES["sigmoid"])
     assert penalty.item() > 0 and torch.allclose(torch.sigmoid(captured[0]), heatmap)
     assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 2.0 * penalty.item(), rel=1e-5)

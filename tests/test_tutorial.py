@@ -36,8 +36,8 @@ TINY_SPEC = PolygonSpec(n_train=16, n_val=8, n_test=8, image_size=32, radius=(4.
                         objects_per_image=(1, 3), line_width=1)
 
 
-TINY_CONFIG = preset("tutorial").replace(epochs=(1, 1, 1), image_size=32, batch_size=8, explainer_width=2,
-                                         aug_prob=0.0, device="cpu")
+TINY_CONFIG = preset("tutorial").replace(epochs=(1, 1, 1), min_steps=(0, 0, 0), image_size=32, batch_size=8,
+                                         explainer_width=2, aug_prob=0.0, device="cpu")
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_the_smoke_variable_shrinks_data_and_epochs_into_a_folder_of_its_own(mon
     monkeypatch.setenv(tutorial.SMOKE_VARIABLE, "1")
     config, spec, folder = notebook_config(paper_scale)
     full = preset("paper" if paper_scale else "tutorial")
-    assert config == full.replace(epochs=(1, 1, 1))
+    assert config == full.replace(epochs=(1, 1, 1), min_steps=(0, 0, 0))
     assert spec.n_images < 100 and spec.image_size == config.image_size
     assert folder.name == ("paper_smoke" if paper_scale else "tutorial_smoke")
     monkeypatch.setenv(tutorial.SMOKE_VARIABLE, "0")

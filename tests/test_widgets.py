@@ -194,3 +194,13 @@ def test_playground_grid_shows_where_each_setting_converges(one_image):
     assert figure.axes[3].get_title().startswith("α = 0, β = 0.5, γ = 3\nin mask")
     with pytest.raises(ValueError, match="settings is empty"):
         widgets.playground_grid(image, mask, 0, None, [])
+
+
+def test_first_heatmaps_of_the_sigmoid_head_differ_by_the_bias_before_the_sigmoid():
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    low = widgets.first_heatmaps(images, -1.0, 4, head="sigmoid")
+    high = widgets.first_heatmaps(images, 1.0, 4, head="sigmoid")
+    assert torch.allclose(torch.logit(high) - torch.logit(low), torch.full_like(low, 2.0), atol=1e-4)
+    slider = widgets.init_bias_slider(images, explainer_width=4, head="sigmoid", value=-1.0)
+    assert "sigmoid head, init_bias = -1:" in suptitle(slider.figure)
+    assert "sigmoid(-1) = 0.269" in suptitle(slider.figure)

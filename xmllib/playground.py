@@ -76,8 +76,8 @@ def small_classifier(num_classes: int, width: int = 8) -> GatedClassifier:
 
 def classifier_config(image_size: int = 64, epochs: int = 5) -> Config:
     """Phase 1 of the playground's classifier: the tutorial preset with `epochs` epochs at learning rate 3e-3."""
-    return preset("tutorial").replace(epochs=(epochs, 0, 0), lr_clf=(3e-3, 0.0, 0.0), patience=(epochs, 1, 1),
-                                      image_size=image_size, aug_prob=0.0)
+    return preset("tutorial").replace(epochs=(epochs, 0, 0), min_steps=(0, 0, 0), lr_clf=(3e-3, 0.0, 0.0),
+                                      patience=(epochs, 1, 1), image_size=image_size, aug_prob=0.0)
 
 
 def frozen_classifier(

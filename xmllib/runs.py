@@ -42,7 +42,7 @@ from xmllib.data import (
 from xmllib.evaluation import localisation_values
 from xmllib.evaluation.diagnosis import diagnose
 from xmllib.models import ExplainerClassifier
-from xmllib.training import Callback, phase_verdict, seed_everything, train
+from xmllib.training import Callback, majority_share, phase_verdict, seed_everything, train
 
 MODEL_NAME = "model.pt"
 
@@ -161,11 +161,6 @@ class PhaseVerdicts(Callback):
         if verdict is not None:
             print(verdict, flush=True)
             self.warnings.append(verdict)
-
-
-def majority_share(labels: Tensor) -> float:
-    """The accuracy of always predicting the most frequent of these labels."""
-    return float(torch.bincount(labels).max()) / len(labels)
 
 
 class LocalisationTracker(Callback):

@@ -297,6 +297,11 @@ DIVERGED_FACTOR = 3.0
 CHANCE_MARGIN = 0.05
 
 
+def majority_share(labels: Tensor) -> float:
+    """The accuracy of always predicting the most frequent of these labels: chance, for `phase_verdict`."""
+    return float(torch.bincount(labels).max()) / len(labels)
+
+
 def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:
     """One line saying that `phase` ended at chance or diverged, and what to try; None when it did neither.
 

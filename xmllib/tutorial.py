@@ -50,7 +50,7 @@ from xmllib.live import (
     rule_of_thumb_report,
 )
 from xmllib.models import ExplainerClassifier
-from xmllib.training import TRAINS, evaluate, seed_everything, train_phase
+from xmllib.training import TRAINS, evaluate, majority_share, phase_verdict, seed_everything, train_phase
 from xmllib.widgets import LiveFigure
 
 CACHE_DIR = Path("cache")
@@ -161,6 +161,18 @@ class PhaseResult:
     def rule_of_thumb(self) -> str:
         """Where the authors' rule of thumb would have stopped this phase, in words."""
         return rule_of_thumb_report(self.history, self.phase, self.start)
+
+
+def phase_verdict_line(result: PhaseResult, setup: NotebookConfig) -> str:
+    """`phase_verdict` of the result's phase on the notebooks' val split, or a line saying it has none."""
+    labels = notebook_loaders(setup)["val"].dataset.labels
+    verdict = phase_verdict(result.history, result.phase, majority_share(labels))
+    if verdict is not None:
+        return verdict
+    kept = result.history[result.history["phase"] == result.phase]
+    best = kept.loc[kept["val_loss"].idxmin()]
+    return (f"phase {result.phase} kept val accuracy {best['val_accuracy']:.3f} (epoch {int(best['epoch'])}, "
+            f"the weights kept): it neither ended at chance nor diverged")
 
 
 def phase_checkpoint(setup: NotebookConfig, phase: int) -> Path:

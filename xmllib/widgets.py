@@ -200,41 +200,45 @@ def augmentation_explorer(dataset: IndexDataset, index: int = 0) -> LiveFigure:
     )
 
 
-def first_heatmaps(images: Tensor, init_bias: float, explainer_width: int = 16, seed: int = 0) -> Tensor:
+def first_heatmaps(images: Tensor, init_bias: float, explainer_width: int = 16, seed: int = 0,
+                   head: str = "tanh_relu") -> Tensor:
     """The heatmaps (N x 1 x H x W) a new model draws for `images` before any training.
 
-    The model is `build_model("vgg", ...)` with weights from `seed` (the same weights
-    for every `init_bias`, whose only effect is the bias of the explainer's last
-    BatchNorm), in eval mode, as phase 1 runs its frozen explainer.
+    The model is `build_model("vgg", ...)` with the explainer `head` and weights from
+    `seed` (the same weights for every `init_bias`, whose only effect is the bias of the
+    explainer's head), in eval mode, as phase 1 runs its frozen explainer.
     """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = build_model("vgg", 2, explainer_width=explainer_width, init_bias=init_bias)
+        model = build_model("vgg", 2, explainer_width=explainer_width, init_bias=init_bias, head=head)
     with torch.no_grad():
         return model.eval()(images)[1]
 
 
-def init_bias_figure(images: Tensor, init_bias: float, explainer_width: int = 16, seed: int = 0) -> Figure:
-    """`images` (N x 3 x H x W) above the first heatmaps a model with this `init_bias` draws of them."""
+def init_bias_figure(images: Tensor, init_bias: float, explainer_width: int = 16, seed: int = 0,
+                     head: str = "tanh_relu") -> Figure:
+    """`images` (N x 3 x H x W) above the first heatmaps a model with this `init_bias` and `head` draws of them."""
     if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
         raise ValueError(f"images must be N x 3 x H x W with N >= 1, got shape {tuple(images.shape)}")
-    heatmaps = first_heatmaps(images, init_bias, explainer_width, seed)
+    heatmaps = first_heatmaps(images, init_bias, explainer_width, seed, head)
     n = len(images)
     fig = Figure(figsize=(PANEL_INCHES * n, 2 * PANEL_INCHES + 0.4), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)
     for k in range(n):
         _show_image(axes[0, k], images[k])
         _show_map(axes[1, k], heatmaps[k], f"mean {heatmaps[k].mean():.3f}")
-    fig.suptitle(f"init_bias = {init_bias:g}: first heatmaps, mean {heatmaps.mean():.3f} "
-                 f"(tanh({init_bias:g}) = {math.tanh(init_bias):.3f})", fontsize="small")
+    squash = ("tanh", math.tanh(init_bias)) if head == "tanh_relu" else ("sigmoid", 1 / (1 + math.exp(-init_bias)))
+    fig.suptitle(f"{head} head, init_bias = {init_bias:g}: first heatmaps, mean {heatmaps.mean():.3f} "
+                 f"({squash[0]}({init_bias:g}) = {squash[1]:.3f})", fontsize="small")
     return fig
 
 
-def init_bias_slider(images: Tensor, explainer_width: int = 16) -> LiveFigure:
-    """A slider over `init_bias` redrawing the first heatmaps of `images` (`init_bias_figure`)."""
+def init_bias_slider(images: Tensor, explainer_width: int = 16, head: str = "tanh_relu",
+                     value: float = 3.0) -> LiveFigure:
+    """A slider over `init_bias` (starting at `value`) redrawing the first heatmaps of `images` (`init_bias_figure`)."""
     return LiveFigure(
-        lambda init_bias: init_bias_figure(images, init_bias, explainer_width),
-        {"init_bias": widgets.FloatSlider(value=3.0, min=-1.0, max=5.0, step=0.25, description="init_bias")},
+        lambda init_bias: init_bias_figure(images, init_bias, explainer_width, head=head),
+        {"init_bias": widgets.FloatSlider(value=value, min=-3.0, max=5.0, step=0.25, description="init_bias")},
     )
 
 

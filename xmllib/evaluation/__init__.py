@@ -18,7 +18,14 @@ from xmllib.evaluation.posthoc import (
     method_heatmaps,
     resolve_method,
 )
-from xmllib.evaluation.report import add_evaluate_arguments, aopc_summary, evaluate_from_args, run_evaluation
+from xmllib.evaluation.report import (
+    add_evaluate_arguments,
+    aopc_ranks,
+    aopc_summary,
+    describe_aopc_ranks,
+    evaluate_from_args,
+    run_evaluation,
+)
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -31,7 +38,9 @@ __all__ = [
     "add_evaluate_arguments",
     "aopc",
     "aopc_grid",
+    "aopc_ranks",
     "aopc_summary",
+    "describe_aopc_ranks",
     "aopc_table",
     "attribution_heatmap",
     "default_patch_sizes",

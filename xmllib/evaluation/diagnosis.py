@@ -30,6 +30,8 @@ from xmllib.models import ExplainerClassifier
 
 DEAD_GRADIENT = 1e-2
 LIT = 0.5
+#: how far above the every-object reference a target selectivity must lie to count as selective
+SELECTIVE_MARGIN = 0.1
 
 #: an oracle: (the explainer's heatmap, the batch) -> the heatmap the classifier is gated with
 Oracle = Callable[[Tensor, Mapping[str, Tensor]], Tensor]
@@ -159,3 +161,17 @@ def describe_diagnosis(oracles: pd.DataFrame, head: Mapping[str, float]) -> str:
                  f"explainer's head ({head['saturated_pixel_share']:.0%} stuck lit, "
                  f"{head['dark_dead_pixel_share']:.0%} stuck dark); mean heatmap {head['mean_heatmap']:.2f}.")
     return "\n".join(lines)
+
+
+def describe_localisation(summary: Mapping[str, float]) -> str:
+    """One sentence on whether the heatmaps single out the target, from `summarise_test`'s figures."""
+    selectivity, reference = summary["target_selectivity"], summary["every_object_selectivity"]
+    if selectivity >= reference + SELECTIVE_MARGIN:
+        verdict = "the heatmaps single out the targets"
+    elif selectivity > reference + SELECTIVE_MARGIN / 5:
+        verdict = "the heatmaps favour the targets a little, but light the other objects too"
+    else:
+        verdict = "the heatmaps light every object alike: they show where objects are, not which one decided"
+    return (f"Accuracy {summary['test_accuracy']:.3f}; target selectivity {selectivity:.3f} against {reference:.3f} "
+            f"for a map that lights every object box equally; mass inside the target boxes "
+            f"{summary['mass_inside_mask']:.3f}: {verdict}.")
