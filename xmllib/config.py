@@ -228,17 +228,17 @@ def _check_positive(name: str, values: tuple, allow_zero: bool = False) -> None:
 #: (each one flag away from it): the sigmoid head, the "box" weak term, the head-range
 #: penalty, and min_steps; init_bias -1 (a dark-grey start, from which phase 1 learned the
 #: task on the CPU budget, where a white one did not), Adam with a 3x explainer learning
-#: rate, and epochs 4/6/10 (min_steps: the optimiser steps those epochs take on the demo's
+#: rate, and epochs 4/6/15 (min_steps: the optimiser steps those epochs take on the demo's
 #: 1500 training images at batch 32, so that a smaller dataset trains as many steps).
 PRESETS: dict[str, Config] = {
     "paper": Config(),
     "tutorial": Config(
-        epochs=(4, 6, 10),
+        epochs=(4, 6, 15),
         alpha=(1.0, 0.25, 0.6),
         lr_clf=(1e-3, 0.0, 1e-3),
         lr_expl=(0.0, 3e-3, 3e-3),
         patience=(3, 3, 10),
-        min_steps=(188, 282, 470),
+        min_steps=(188, 282, 705),
         beta=0.3,
         gamma=3.0,
         init_bias=-1.0,

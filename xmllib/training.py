@@ -287,8 +287,8 @@ def train_phase(
 #: what to try when a phase ends at chance, per phase
 AT_CHANCE_ADVICE = {
     1: "the classifier did not learn the task: give phase 1 more epochs, a lower --lr-clf, or check the labels",
-    2: "the frozen classifier does not accept the explainer's new maps: train phase 1 with --gate-dropout "
-       "(ours) or the explainer with --head sigmoid (ours), or raise phase 2's alpha",
+    2: "the frozen classifier does not accept the explainer's new maps (`python -m xmllib diagnose` on the "
+       "checkpoint says why); phase 3 trains the classifier again, or raise phase 2's alpha to keep it",
     3: "the joint training lost the task: lower the learning rates or raise phase 3's alpha",
 }
 #: a last epoch whose val loss exceeds the phase's best this many times counts as diverged
