@@ -91,6 +91,8 @@ def test_describe_diagnosis_reads_every_number_from_the_tables():
     steady = oracles.assign(accuracy=[0.93, 0.92, 0.93, 0.5])
     text = describe_diagnosis(steady, head)
     assert "overall level" not in text and "does not accept" in text
+    assert "mostly accepts (5% fewer right)" in describe_diagnosis(oracles.assign(accuracy=[0.99, 0.97, 0.99, 0.94]),
+                                                                    head)
 
 
 @pytest.mark.parametrize("selectivity, verdict", [(0.9, "single out the targets"), (0.47, "favour the targets a little"),

@@ -30,6 +30,8 @@ from xmllib.models import ExplainerClassifier
 
 DEAD_GRADIENT = 1e-2
 LIT = 0.5
+#: accuracy a restricted map may lose and still count as accepted by the classifier
+ACCEPT_MARGIN = 0.02
 #: how far above the every-object reference a target selectivity must lie to count as selective
 SELECTIVE_MARGIN = 0.1
 
@@ -154,7 +156,12 @@ def describe_diagnosis(oracles: pd.DataFrame, head: Mapping[str, float]) -> str:
                      "a phase that moves the level moves the decisions.")
     selective = accuracy.get("explainer inside target boxes, black negatives")
     if selective is not None:
-        verdict = "accepts" if selective >= own - 0.02 else "does not accept"
+        if selective >= own - ACCEPT_MARGIN:
+            verdict = "accepts"
+        elif selective >= own - 5 * ACCEPT_MARGIN:
+            verdict = f"mostly accepts ({own - selective:.0%} fewer right)"
+        else:
+            verdict = "does not accept"
         lines.append(f"Kept only inside the target boxes (black maps for negatives), its heatmaps give "
                      f"{selective:.0%}: the classifier {verdict} a map that singles out the target.")
     lines.append(f"{head['dead_pixel_share']:.0%} of the heatmap pixels get almost no gradient through the "
