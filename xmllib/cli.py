@@ -27,7 +27,8 @@ TRAIN_HELP = {
                  "to reach them, so a small dataset trains as many steps as a large one",
     "beta": "sparsity weight in the explanation loss (1 - beta weighs contiguity)",
     "gamma": "weight of the weakly supervised (mask) term of the hybrid loss",
-    "init_bias": "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; 3.0: first heatmaps white)",
+    "init_bias": "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; "
+                 "3.0: first heatmaps white)",
     "loss": "explanation loss: unsupervised | hybrid (hybrid needs masks)",
     "classifier": "classifier: resnet18 | resnet34 | resnet50 | vgg",
     "gates": "gates after every residual block (block) or every stage (stage)",
@@ -319,7 +320,8 @@ def run_digits(args: argparse.Namespace) -> None:
     print(write_index(folder_index(root).index, root / "index.csv"))
 
 
-DATA_COMMANDS = {"synthetic": run_synthetic, "digits": run_digits, "folder": run_import, "voc": run_import, "check": run_check}
+DATA_COMMANDS = {"synthetic": run_synthetic, "digits": run_digits, "folder": run_import, "voc": run_import,
+                 "check": run_check}
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -84,7 +84,8 @@ def notebook_config(paper_scale: bool = False, cache_dir: str | Path = CACHE_DIR
     scale = "paper" if paper_scale else "tutorial"
     config, spec = preset(scale), PAPER_SPEC if paper_scale else TUTORIAL_SPEC
     if os.environ.get(SMOKE_VARIABLE, "") not in ("", "0"):
-        return NotebookConfig(config.replace(epochs=SMOKE_EPOCHS, min_steps=(0, 0, 0)), dataclasses.replace(spec, **SMOKE_SIZES),
+        return NotebookConfig(config.replace(epochs=SMOKE_EPOCHS, min_steps=(0, 0, 0)),
+                              dataclasses.replace(spec, **SMOKE_SIZES),
                               Path(cache_dir) / f"{scale}_smoke")
     return NotebookConfig(config, spec, Path(cache_dir) / scale)
 
