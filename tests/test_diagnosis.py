@@ -81,7 +81,7 @@ def test_describe_diagnosis_reads_every_number_from_the_tables():
     oracles = pd.DataFrame({"heatmap": ["explainer", "explainer x 0.8", "explainer x 1.25",
                                         "explainer inside target boxes, black negatives"],
                             "accuracy": [0.93, 0.5, 0.61, 0.97], "positive_share": [0.5, 1.0, 0.0, 0.5]})
-    head = {"dead_pixel_share": 0.86, "saturated_pixel_share": 0.06, "dark_dead_pixel_share": 0.8,
+    head = {"dead_pixel_share": 0.86, "saturated_pixel_share": 0.06,
             "mean_heatmap": 0.163}
     text = describe_diagnosis(oracles, head)
     assert "right on 93% of the images; with them dimmed by 20%: 50%, brightened by 25%: 61%" in text

@@ -341,9 +341,8 @@ def run_test(args: argparse.Namespace) -> None:
 
 
 def run_diagnose(args: argparse.Namespace) -> None:
-    from xmllib.runs import diagnose_checkpoint
-
     from xmllib.evaluation.diagnosis import describe_diagnosis
+    from xmllib.runs import diagnose_checkpoint
 
     oracles, head = diagnose_checkpoint(args.checkpoint, args.dataset, args.split, args.out)
     print(oracles.to_string(index=False, float_format="%.3f"))

@@ -302,6 +302,12 @@ def majority_share(labels: Tensor) -> float:
     return float(torch.bincount(labels).max()) / len(labels)
 
 
+def kept_epoch(history: pd.DataFrame, phase: int) -> pd.Series:
+    """The history row of the epoch whose weights `phase` kept: its lowest val loss (its last, if none is finite)."""
+    rows = history[history["phase"] == phase]
+    return rows.loc[rows["val_loss"].idxmin()] if rows["val_loss"].notna().any() else rows.iloc[-1]
+
+
 def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:
     """One line saying that `phase` ended at chance or diverged, and what to try; None when it did neither.
 
@@ -311,8 +317,7 @@ def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | Non
     rows = history[history["phase"] == phase]
     if rows.empty:
         return None
-    best = rows.loc[rows["val_loss"].idxmin()] if rows["val_loss"].notna().any() else rows.iloc[-1]
-    last = rows.iloc[-1]
+    best, last = kept_epoch(history, phase), rows.iloc[-1]
     if best["val_accuracy"] <= chance + CHANCE_MARGIN:
         return (f"warning: phase {phase} ended at chance (val accuracy {best['val_accuracy']:.3f}, majority "
                 f"class {chance:.3f}); {AT_CHANCE_ADVICE[phase]}")

@@ -50,7 +50,7 @@ from xmllib.live import (
     rule_of_thumb_report,
 )
 from xmllib.models import ExplainerClassifier
-from xmllib.training import TRAINS, evaluate, majority_share, phase_verdict, seed_everything, train_phase
+from xmllib.training import TRAINS, evaluate, kept_epoch, majority_share, phase_verdict, seed_everything, train_phase
 from xmllib.widgets import LiveFigure
 
 CACHE_DIR = Path("cache")
@@ -170,8 +170,7 @@ def phase_verdict_line(result: PhaseResult, setup: NotebookConfig) -> str:
     verdict = phase_verdict(result.history, result.phase, majority_share(labels))
     if verdict is not None:
         return verdict
-    kept = result.history[result.history["phase"] == result.phase]
-    best = kept.loc[kept["val_loss"].idxmin()]
+    best = kept_epoch(result.history, result.phase)
     return (f"phase {result.phase} kept val accuracy {best['val_accuracy']:.3f} (epoch {int(best['epoch'])}, "
             f"the weights kept): it neither ended at chance nor diverged")
 

@@ -160,8 +160,11 @@ def generate_polygons(root: str | Path, spec: PolygonSpec) -> Path:
     for folder in _FOLDERS:
         (root / folder).mkdir(parents=True, exist_ok=True)
     rows = []
+    shares: dict[str, list[float]] = {split: [] for split in SPLITS}
     for index, (split, has_target) in enumerate(_split_labels(spec)):
         sample = render_polygon_sample(spec, index, has_target)
+        if has_target:
+            shares[split].append(every_object_share(sample))
         name = _file_name(index)
         for folder, array in zip(
             _FOLDERS, (sample.image, sample.target_mask, sample.distractor_mask)
@@ -175,35 +178,26 @@ def generate_polygons(root: str | Path, spec: PolygonSpec) -> Path:
             "label": label,
             "split": split,
         })
-    index = pd.DataFrame(rows)
-    index.to_csv(csv_path, index=False)
-    record[REFERENCE_KEY] = every_object_references(root, index)
+    pd.DataFrame(rows).to_csv(csv_path, index=False)
+    record[REFERENCE_KEY] = {split: round(float(np.mean(values)), 4) if values else float("nan")
+                             for split, values in shares.items()}
     (root / "spec.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     return csv_path
 
 
-def every_object_references(root: str | Path, index: pd.DataFrame) -> dict[str, float]:
-    """Per split, the target selectivity of a heatmap that lights every object box equally.
+def every_object_share(sample: PolygonSample) -> float:
+    """area(target boxes) / area(all boxes) of one positive sample.
 
-    The mean over the split's positives of area(target boxes) / area(all boxes): the
-    score an explanation that finds objects but not the target would get
-    (`xmllib.metrics.every_object_heatmaps`). A selective heatmap must beat it.
+    The target selectivity of a heatmap that lights every object box equally
+    (`xmllib.metrics.every_object_heatmaps`): its mean over a split's positives is the
+    reference a selective explanation must beat, written in spec.yaml.
     """
-    root = Path(root)
-    references = {}
-    for split, rows in index.groupby("split", sort=False):
-        shares = []
-        for mask_file, distractor_file in zip(rows["mask"], rows["distractors"]):
-            target = np.asarray(Image.open(root / mask_file)) > 127
-            if target.any():
-                objects = target | (np.asarray(Image.open(root / distractor_file)) > 127)
-                shares.append(target.sum() / objects.sum())
-        references[str(split)] = round(float(np.mean(shares)), 4) if shares else float("nan")
-    return references
+    target = sample.target_mask > 127
+    return float(target.sum() / (target | (sample.distractor_mask > 127)).sum())
 
 
 def read_references(root: str | Path) -> dict[str, float]:
-    """The every-object selectivity per split that `generate_polygons` wrote in root/spec.yaml."""
+    """The mean `every_object_share` per split that `generate_polygons` wrote in root/spec.yaml."""
     spec_file = Path(root) / "spec.yaml"
     record = yaml.safe_load(spec_file.read_text()) if spec_file.is_file() else None
     if not isinstance(record, dict) or REFERENCE_KEY not in record:

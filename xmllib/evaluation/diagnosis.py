@@ -12,7 +12,7 @@ Two measurements of a trained (or half-trained) model on one split:
 - **The head's gradient.** The share of heatmap pixels through which the explainer's
   head passes a gradient below `DEAD_GRADIENT` (`dead_pixel_share`): the pixels the
   training can no longer move. `saturated_pixel_share` counts those that are stuck lit
-  (heatmap > 0.5), the rest are stuck dark.
+  (heatmap > 0.5); the rest of the dead pixels are stuck dark.
 """
 
 from __future__ import annotations
@@ -43,22 +43,21 @@ def _boxes(batch: Mapping[str, Tensor], key: str, like: Tensor) -> Tensor:
     return batch[key].to(like.device, like.dtype)
 
 
-def _positives(batch: Mapping[str, Tensor], like: Tensor) -> Tensor:
-    """1 for images whose target mask is not empty, per image, shaped B x 1 x 1 x 1."""
-    return (_boxes(batch, "mask", like).flatten(1).amax(1) > 0).to(like.dtype).view(-1, 1, 1, 1)
-
-
-ORACLES: dict[str, Oracle] = {
-    "explainer": lambda h, b: h,
-    "explainer x 0.8": lambda h, b: h * 0.8,
-    "explainer x 1.25": lambda h, b: (h * 1.25).clamp(max=1.0),
-    "white": lambda h, b: torch.ones_like(h),
-    "black": lambda h, b: torch.zeros_like(h),
-    "grey 0.3": lambda h, b: torch.full_like(h, 0.3),
-    "every object's boxes": lambda h, b: torch.maximum(_boxes(b, "mask", h), _boxes(b, "distractors", h)),
-    "target boxes, black negatives": lambda h, b: _boxes(b, "mask", h) * _positives(b, h),
-    "explainer inside target boxes, black negatives": lambda h, b: h * _boxes(b, "mask", h) * _positives(b, h),
+#: name -> (the masks it reads, the oracle). Target masks are empty on negatives, so the
+#: maps built from them are black there.
+ORACLES: dict[str, tuple[tuple[str, ...], Oracle]] = {
+    "explainer": ((), lambda h, b: h),
+    "explainer x 0.8": ((), lambda h, b: h * 0.8),
+    "explainer x 1.25": ((), lambda h, b: (h * 1.25).clamp(max=1.0)),
+    "white": ((), lambda h, b: torch.ones_like(h)),
+    "black": ((), lambda h, b: torch.zeros_like(h)),
+    "grey 0.3": ((), lambda h, b: torch.full_like(h, 0.3)),
+    "every object's boxes": (("mask", "distractors"),
+                             lambda h, b: torch.maximum(_boxes(b, "mask", h), _boxes(b, "distractors", h))),
+    "target boxes, black negatives": (("mask",), lambda h, b: _boxes(b, "mask", h)),
+    "explainer inside target boxes, black negatives": (("mask",), lambda h, b: h * _boxes(b, "mask", h)),
 }
+_HAS = {"mask": "has_mask", "distractors": "has_distractors"}
 
 
 @dataclass(frozen=True)
@@ -67,13 +66,12 @@ class HeadGradient:
 
     dead_pixel_share: float
     saturated_pixel_share: float
-    dark_dead_pixel_share: float
     mean_heatmap: float
 
 
 @torch.no_grad()
 def oracle_accuracies(model: ExplainerClassifier, loader: DataLoader,
-                      oracles: Mapping[str, Oracle] = ORACLES) -> pd.DataFrame:
+                      oracles: Mapping[str, tuple[tuple[str, ...], Oracle]] = ORACLES) -> pd.DataFrame:
     """Accuracy and share of "positive" (class 1) predictions under each oracle heatmap.
 
     Columns: heatmap, accuracy, positive_share. A row needs its masks: oracles built from
@@ -87,10 +85,8 @@ def oracle_accuracies(model: ExplainerClassifier, loader: DataLoader,
     with eval_mode(model):
         for batch in loader:
             images, labels = batch["image"].to(device), batch["label"].to(device)
-            has_boxes = {"mask": bool(batch["has_mask"].all()), "distractors": bool(batch["has_distractors"].all())}
-            for name, oracle in oracles.items():
-                needs = [key for key in has_boxes if key in _oracle_needs(name)]
-                if not all(has_boxes[key] for key in needs):
+            for name, (needs, oracle) in oracles.items():
+                if not all(bool(batch[_HAS[key]].all()) for key in needs):
                     usable[name] = False
                     continue
                 logits, _ = model(images, lambda heatmap, oracle=oracle: oracle(heatmap, batch))
@@ -103,12 +99,6 @@ def oracle_accuracies(model: ExplainerClassifier, loader: DataLoader,
     return pd.DataFrame(rows, columns=["heatmap", "accuracy", "positive_share"])
 
 
-def _oracle_needs(name: str) -> tuple[str, ...]:
-    """The masks an oracle of ORACLES reads."""
-    if name == "every object's boxes":
-        return ("mask", "distractors")
-    return ("mask",) if "target" in name else ()
-
 
 def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradient:
     """How much gradient the explainer's head (squash, then clip) passes at each heatmap pixel.
@@ -118,7 +108,7 @@ def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradien
     """
     device = model_device(model)
     explainer = model.explainer
-    dead = saturated = dark = pixels = 0
+    dead = saturated = pixels = 0
     total = 0.0
     with eval_mode(model), torch.no_grad():
         for batch in loader:
@@ -132,10 +122,9 @@ def head_gradient(model: ExplainerClassifier, loader: DataLoader) -> HeadGradien
             lit = heatmap.detach() > LIT
             dead += int(stuck.sum())
             saturated += int((stuck & lit).sum())
-            dark += int((stuck & ~lit).sum())
             pixels += heatmap.numel()
             total += float(heatmap.detach().sum())
-    return HeadGradient(dead / pixels, saturated / pixels, dark / pixels, total / pixels)
+    return HeadGradient(dead / pixels, saturated / pixels, total / pixels)
 
 
 def diagnose(model: ExplainerClassifier, loader: DataLoader) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -166,7 +155,8 @@ def describe_diagnosis(oracles: pd.DataFrame, head: Mapping[str, float]) -> str:
                      f"{selective:.0%}: the classifier {verdict} a map that singles out the target.")
     lines.append(f"{head['dead_pixel_share']:.0%} of the heatmap pixels get almost no gradient through the "
                  f"explainer's head ({head['saturated_pixel_share']:.0%} stuck lit, "
-                 f"{head['dark_dead_pixel_share']:.0%} stuck dark); mean heatmap {head['mean_heatmap']:.2f}.")
+                 f"{head['dead_pixel_share'] - head['saturated_pixel_share']:.0%} stuck dark); "
+                 f"mean heatmap {head['mean_heatmap']:.2f}.")
     return "\n".join(lines)
 
 
