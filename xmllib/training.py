@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from xmllib.checkpoints import load_checkpoint, save_checkpoint
 from xmllib.config import Config, PhaseConfig
@@ -209,6 +209,8 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.train()
     gate_dropout = config.gate_dropout if phase.phase == 1 else 0.0
+    # the text bar shows in a terminal only (disable=None: off without a TTY), so a notebook keeps
+    # no progress-bar residue; notebooks draw their own progress (xmllib.live)
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     for batch_number, batch in enumerate(bar, start=1):
         loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights, gate_dropout)

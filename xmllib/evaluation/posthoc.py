@@ -16,6 +16,7 @@ neither the gates' products nor residual additions, which are not modules.)
 Every method's output goes through `attribution_heatmap`, the same way.
 """
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -51,6 +52,9 @@ POSTHOC_METHODS = (
     "deeplift",
 )
 METHODS = (IN_MODEL, *POSTHOC_METHODS, RANDOM)
+#: captum's informational warnings on every call, about what it does as designed (hooks it
+#: sets and removes, inputs it marks as requiring gradients): silenced, they say nothing wrong
+CAPTUM_NOTICES = ("Setting backward hooks on ReLU activations", "Input Tensor 0 did not already require gradients")
 DEFAULT_METHODS = tuple(method for method in METHODS if method not in ("deeplift", RANDOM))
 """The paper's comparison, with Grad-CAM added; DeepLift stands in for LRP where captum cannot run LRP."""
 
@@ -180,6 +184,10 @@ def method_heatmaps(
                 raw = in_model_heatmap(output, chunk)
             else:
                 target = logits_of(output, len(chunk)).argmax(dim=1)
-                raw = _attribute_chunk(method, model, chunk.detach().requires_grad_(), target, layer, batch_size)
+                with warnings.catch_warnings():
+                    for notice in CAPTUM_NOTICES:
+                        warnings.filterwarnings("ignore", message=notice, category=UserWarning)
+                    raw = _attribute_chunk(method, model, chunk.detach().requires_grad_(), target, layer,
+                                           batch_size)
             heatmaps.append(attribution_heatmap(raw).cpu())
     return torch.cat(heatmaps)
