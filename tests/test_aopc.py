@@ -131,6 +131,14 @@ def test_ties_keep_row_major_order():
     assert pixel_ranks(heatmap, 2)[0, 0].tolist() == [[0, 0, 2, 2], [0, 0, 2, 2], [3, 3, 1, 1], [3, 3, 1, 1]]
 
 
+def test_patch_order_is_numpys_float64_stable_order_on_near_ties():
+    generator = torch.Generator().manual_seed(0)
+    heatmaps = torch.randint(0, 8, (20, 1, 16, 16), generator=generator).float() / 7  # sums that round in float32
+    means = heatmaps.double().numpy().reshape(20, 8, 2, 8, 2).mean(axis=(2, 4)).reshape(20, -1)
+    expected = np.argsort(-means, axis=1, kind="stable")
+    assert np.array_equal(patch_order(heatmaps, 2).numpy(), expected)
+
+
 def test_random_order_is_seeded_and_uniform_over_patches():
     images = torch.zeros(4000, 3, 4, 4)
     heatmaps = random_order_heatmaps(images, seed=0)

@@ -107,6 +107,6 @@ def test_a_run_weighs_training_and_validation_losses_alike(imbalanced_index, tin
                                                                                  expected))
     assert {grad for grad, _ in seen} == {True, False}   # training batches and evaluation passes
     assert all(weights == pytest.approx(expected) for _, weights in seen)
-    model = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
+    model = torch.load(tmp_path / "model.pt", weights_only=True)["model"]
     assert model["mean"].flatten().tolist() == pytest.approx([0.1, 0.2, 0.3])
     assert model["std"].flatten().tolist() == pytest.approx([0.5, 0.6, 0.7])

@@ -76,7 +76,7 @@ def test_aopc_csv_has_one_row_per_method_perturbation_patch_size_and_step(evalua
 def test_aopc_rows_are_the_curves_of_the_methods_heatmaps(evaluation, checkpoint, tiny_index):
     result, _, _ = evaluation
     model, config, names = load_model(checkpoint, "cpu")
-    images = evaluation_batch(tiny_index, "test", config.image_size, names, N_IMAGES, 4)["image"]
+    images = evaluation_batch(read_index(tiny_index), "test", config.image_size, names, N_IMAGES, 4).batch["image"]
     heatmaps = method_heatmaps(model, images, "saliency")
     expected = aopc(morf_curve(model, images, heatmaps, 8, "blur", 3)).numpy()
     table = result["aopc"]
@@ -91,12 +91,37 @@ def test_localisation_counts_only_images_with_defined_values(evaluation, checkpo
     assert set(table["metric"]) == set(LOCALISATION_METRICS)
     assert (table["n"] + table["excluded"] == N_IMAGES).all()
     _, config, names = load_model(checkpoint, "cpu")
-    batch = evaluation_batch(tiny_index, "test", config.image_size, names, N_IMAGES, 4)
+    batch = evaluation_batch(read_index(tiny_index), "test", config.image_size, names, N_IMAGES, 4).batch
     annotated = int((batch["mask"].sum(dim=(1, 2, 3)) > 0).sum())
     assert 0 < annotated < N_IMAGES  # the tiny test split has images without the target
     pointing = table[table["metric"] == "pointing_game"]
     assert (pointing["n"] == annotated).all()
     assert table["value"][table["n"] > 0].between(0, 1).all()
+
+
+def test_images_are_a_seeded_sample_stratified_by_label_and_notes_name_their_lines(
+        checkpoint, tiny_index, tmp_path, capsys):
+    from xmllib.cli import main
+
+    index = pd.read_csv(tiny_index, keep_default_na=False)
+    index["image"] = [str(tiny_index.parent / path) for path in index["image"]]
+    for column in ("mask", "distractors"):
+        index[column] = [str(tiny_index.parent / path) if path else "" for path in index[column]]
+    grouped = index.sort_values(["split", "label"], kind="stable")  # class by class, as folder imports write
+    grouped.to_csv(tmp_path / "grouped.csv", index=False)
+    test_labels = grouped.loc[grouped["split"] == "test", "label"]
+    assert test_labels.iloc[:4].nunique() == 1  # the first rows hold one class only
+    out = tmp_path / "out"
+    assert main(["evaluate", str(checkpoint), "--dataset", str(tmp_path / "grouped.csv"), "--out", str(out),
+                 "--n-images", "4", "--steps", "2", "--patch-sizes", "16", "--perturbations", "black",
+                 "--methods", "in-model", "--seed", "3"]) == 0
+    notes = dict(line.split(": ", 1) for line in (out / "notes.txt").read_text().splitlines())
+    lines = [int(number) for number in notes["CSV lines of the images"].split(", ")]
+    drawn = pd.read_csv(tmp_path / "grouped.csv", keep_default_na=False).iloc[[line - 2 for line in lines]]
+    assert (drawn["split"] == "test").all() and len(set(lines)) == 4
+    shares = test_labels.value_counts(normalize=True)
+    assert drawn["label"].value_counts().to_dict() == (shares * 4).round().astype(int).to_dict()
+    assert notes["images"].startswith(f"4 of {len(test_labels)}, stratified by label, seed 3")
 
 
 def test_lrp_substitution_is_reported(evaluation):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from xmllib.models import resnet_classifier, resnet_gate_names
+from xmllib.models import PretrainedWeightsError, resnet_classifier, resnet_gate_names
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
@@ -74,7 +74,7 @@ def test_pretrained_true_without_network_explains_what_to_do(monkeypatch):
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", no_network)
     url = torchvision.models.ResNet34_Weights.DEFAULT.url
-    with pytest.raises(RuntimeError, match=rf"could not download.*{url}.*path"):
+    with pytest.raises(PretrainedWeightsError, match=rf"could not download.*no network.*{url}.*checkpoints"):
         resnet_classifier("resnet34", 2, pretrained=True)
 
 
@@ -101,7 +101,7 @@ def test_file_without_a_state_dict_is_rejected(tmp_path):
     torch.save(torch.zeros(3), path)
     with pytest.raises(ValueError, match="not a state dict"):
         resnet_classifier("resnet18", 2, pretrained=path)
-    with pytest.raises(FileNotFoundError, match="missing.pth"):
+    with pytest.raises(PretrainedWeightsError, match="missing.pth does not exist"):
         resnet_classifier("resnet18", 2, pretrained=tmp_path / "missing.pth")
 
 

@@ -123,13 +123,62 @@ class PoisonAfterPhase(Callback):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_index, tiny_config, tmp_path):
     model, loaders = setup(tiny_index, tiny_config)
-    with pytest.raises(NonFiniteLossError, match="phase 2, epoch 1, batch 1") as error:
+    with pytest.raises(NonFiniteLossError, match="the loss of batch 1 became NaN or infinite in phase 2, epoch 1") \
+            as error:
         train(model, tiny_config, loaders, class_names=CLASSES, out_dir=tmp_path, callbacks=[PoisonAfterPhase()])
     assert str(tmp_path / CHECKPOINT_NAME) in str(error.value)
     saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert (saved["phase"], saved["phase_done"]) == (1, True)
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_divergence_within_the_last_batch_writes_no_checkpoint(tiny_index, tiny_config, tmp_path):
+    config = tiny_config.replace(optimizer="sgd", lr_clf=(1e6, 0.0, 1e6), batch_size=16)  # one batch per epoch
+    model, loaders = setup(tiny_index, config)
+    assert len(loaders["train"]) == 1
+    with pytest.raises(NonFiniteLossError, match=r"became NaN or infinite in phase 1, epoch 1; training stopped "
+                                                 r"and no checkpoint was written"):
+        train(model, config, loaders, class_names=CLASSES, out_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_val_loss_is_the_class_weighted_mean_over_the_split_whatever_the_batch_size(tiny_index, tiny_config):
+    from torch.utils.data import DataLoader
+
+    from xmllib.data import IndexDataset
+    from xmllib.training import evaluate
+
+    torch.manual_seed(0)
+    model = model_from_config(tiny_config, 2)
+    weights = torch.tensor([1.0, 3.0])
+    dataset = IndexDataset(tiny_index, "val", 32)
+    by_batch = [evaluate(model, DataLoader(dataset, batch_size=size), tiny_config, 0.6, torch.device("cpu"), weights)
+                for size in (1, 3, 8)]
+    with torch.no_grad():
+        model.eval()
+        logits, _ = model(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))
+    expected = torch.nn.CrossEntropyLoss(weight=weights)(logits, dataset.labels).item()
+    for stats in by_batch:
+        assert stats["clf_loss"] == pytest.approx(expected, rel=1e-5)
+        assert stats["loss"] == pytest.approx(0.6 * expected + 0.4 * stats["expl_loss"], rel=1e-6)
+        assert stats["expl_loss"] == pytest.approx(by_batch[0]["expl_loss"], rel=1e-5)
+
+
+def test_train_statistics_are_measured_on_the_whole_split_without_augmentation(tiny_index, tiny_config):
+    from torch.utils.data import DataLoader
+
+    from xmllib.data import IndexDataset
+    from xmllib.training import evaluate
+
+    config = tiny_config.replace(aug_prob=1.0, batch_size=5)  # 16 train images: the last batch of 1 is dropped
+    model, loaders = setup(tiny_index, config)
+    assert loaders["train"].drop_last
+    history = train_phase(model, config, 1, loaders, class_names=CLASSES)
+    plain = DataLoader(IndexDataset(tiny_index, "train", 32), batch_size=16)
+    expected = evaluate(model, plain, config, config.phase(1).alpha, torch.device("cpu"))
+    assert history.iloc[-1]["train_loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert history.iloc[-1]["train_accuracy"] == expected["accuracy"]
 
 
 def test_early_stopping_restores_the_best_weights():

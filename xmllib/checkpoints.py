@@ -1,14 +1,18 @@
 """Checkpoints: written atomically, read back into a ready model.
 
 A checkpoint is a dict (docs/design.md): config, class_names, phase, epoch, model,
-optimizer, scheduler, early_stopping, history, rng. It is written to a temporary
-file in the same folder and moved into place with `os.replace`, so an interrupted
-write never leaves a half-written checkpoint behind.
+optimizer, scheduler, early_stopping, history. It holds tensors and plain Python
+values only, and is read with `torch.load(weights_only=True)`: a checkpoint passed
+around by others cannot run code when it is loaded. It is written to a temporary
+file in the same folder, flushed to disk and moved into place with `os.replace`,
+so an interrupted write never leaves a half-written checkpoint behind.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,17 +28,40 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write `state` to `path` atomically."""
+    """Write `state` (tensors and plain values, see `plain`) to `path` atomically, with the umask's permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            torch.save(plain(state), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def plain(value: Any) -> Any:
+    """`value` with NumPy scalars as Python numbers and paths as strings, so `weights_only` loading accepts it."""
+    if isinstance(value, dict):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -43,7 +70,13 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        raise CheckpointError(
+            f"{path} holds Python objects ({found.group(1) if found else 'not plain values'}), not only tensors "
+            "and plain values; xmllib does not load such files because unpickling them can run code"
+        ) from None
     except Exception as error:
         raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from error
     missing = {"config", "class_names", "model"} - set(state) if isinstance(state, dict) else {"all keys"}

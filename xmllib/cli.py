@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--dataset", required=True, help="CSV index")
     test.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to test on")
     test.add_argument("--out", default=None, help="folder for metrics.json and figures (default: print only)")
+    add_bad_data_argument(test)
 
     explain = commands.add_parser("explain", help="write heatmap overlays for images",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--dataset", required=True, help="CSV index")
     diagnose.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to diagnose on")
     diagnose.add_argument("--out", required=True, help="folder for oracle_maps.csv and diagnosis.json")
+    add_bad_data_argument(diagnose)
 
     from xmllib.evaluation import add_evaluate_arguments
 
@@ -175,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(evaluate)
     add_classroom_arguments(commands)
     return parser
+
+
+def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
+    """--on-bad-data for the commands that read a saved model's data: the checks training runs, the same choice."""
+    from xmllib.config import ON_BAD_DATA
+
+    parser.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
+                        help="bad rows in the index, found by the checks training runs: error (stop and list "
+                             "them) | skip (leave them out, counted as skipped_rows)")
 
 
 def add_classroom_arguments(commands: Any) -> None:
@@ -336,7 +347,7 @@ def run_train(args: argparse.Namespace) -> None:
 def run_test(args: argparse.Namespace) -> None:
     from xmllib.runs import score_checkpoint
 
-    summary = score_checkpoint(args.checkpoint, args.dataset, args.split, args.out)
+    summary = score_checkpoint(args.checkpoint, args.dataset, args.split, args.out, args.on_bad_data)
     print(json.dumps(summary, indent=2))
 
 
@@ -344,7 +355,7 @@ def run_diagnose(args: argparse.Namespace) -> None:
     from xmllib.evaluation.diagnosis import describe_diagnosis
     from xmllib.runs import diagnose_checkpoint
 
-    oracles, head = diagnose_checkpoint(args.checkpoint, args.dataset, args.split, args.out)
+    oracles, head = diagnose_checkpoint(args.checkpoint, args.dataset, args.split, args.out, args.on_bad_data)
     print(oracles.to_string(index=False, float_format="%.3f"))
     print(json.dumps(head, indent=2))
     print(describe_diagnosis(oracles, head))
@@ -389,16 +400,24 @@ COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "diagnose": 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; bad input ends with a one-line error and exit status 2, nothing half-written."""
+    """Entry point; bad input ends with a one-line error and exit status 2, nothing half-written.
+
+    Ctrl-C ends with a line saying where training stopped and exit status 130.
+    """
     from xmllib.checkpoints import CheckpointError
     from xmllib.data import DatasetError
+    from xmllib.models import PretrainedWeightsError
+    from xmllib.training import NonFiniteLossError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ConfigError, DatasetError, CheckpointError, ValueError) as error:
+    except (ConfigError, DatasetError, CheckpointError, PretrainedWeightsError, NonFiniteLossError,
+            ValueError) as error:
         parser.exit(2, f"error: {error}\n")
+    except KeyboardInterrupt as interrupt:
+        parser.exit(130, f"stopped: {interrupt or 'interrupted (Ctrl-C)'}\n")
     return 0
 
 

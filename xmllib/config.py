@@ -179,12 +179,22 @@ class Config:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"configuration file {path} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path} must hold a mapping of configuration keys, got {type(values).__name__}")
         if "preset" in values:
             base = preset(values.pop("preset"))
         return (base or cls()).replace(**values)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML parser's error in one line: what is wrong and where."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
 def field_names() -> list[str]:
@@ -271,4 +281,6 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for but this machine has no Apple GPU (MPS); use 'auto' or 'cpu'")
     return torch.device(name)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
-from xmllib.live import restore_modes
+from xmllib.models.modes import eval_mode
 from xmllib.models import Explainer, ExplainerClassifier, GatedClassifier
 from xmllib.models.explainer import ConvMod
 
@@ -36,15 +36,13 @@ def output_shapes(model: nn.Module, names: Sequence[str], run: Callable[[], obje
     if unknown:
         raise ValueError(f"{unknown} are not submodules of the model; names are those of model.named_modules()")
     shapes: dict[str, tuple[int, ...]] = {}
-    modes = [m.training for m in model.modules()]
     handles = [modules[name].register_forward_hook(_shape_recorder(shapes, name)) for name in names]
     try:
-        model.eval()
-        run()
+        with eval_mode(model):
+            run()
     finally:
         for handle in handles:
             handle.remove()
-        restore_modes(model, modes)
     return shapes
 
 

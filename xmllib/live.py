@@ -36,6 +36,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from xmllib.models import ExplainerClassifier
+from xmllib.models.modes import eval_mode
 from xmllib.plots import explanation_grid, overlay
 from xmllib.training import Callback
 
@@ -104,12 +105,6 @@ def rule_of_thumb_report(history: pd.DataFrame, phase: int, start: Mapping[str, 
     return text
 
 
-def restore_modes(model: torch.nn.Module, modes: Sequence[bool]) -> None:
-    """Give every submodule back the train/eval mode it had (`modes` in `model.modules()` order)."""
-    for module, mode in zip(model.modules(), modes):
-        module.training = mode
-
-
 @torch.no_grad()
 def explain_batch(model: ExplainerClassifier, images: Tensor) -> tuple[Tensor, Tensor]:
     """Predicted classes (N) and heatmaps (N x 1 x H x W) of `images`, in eval mode, on the CPU.
@@ -117,11 +112,8 @@ def explain_batch(model: ExplainerClassifier, images: Tensor) -> tuple[Tensor, T
     Every submodule gets back its own mode afterwards: during phase 2 the frozen
     classifier must stay in eval mode while the explainer trains.
     """
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    device = next(model.parameters()).device
-    logits, heatmaps = model(images.to(device))
-    restore_modes(model, modes)
+    with eval_mode(model):
+        logits, heatmaps = model(images.to(next(model.parameters()).device))
     return logits.argmax(1).cpu(), heatmaps.cpu()
 
 

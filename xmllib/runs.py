@@ -38,6 +38,7 @@ from xmllib.data import (
     make_loaders,
     read_index,
     resolve_class_weights,
+    stratified_sample,
 )
 from xmllib.evaluation import localisation_values
 from xmllib.evaluation.diagnosis import diagnose
@@ -56,6 +57,11 @@ class SplitResult:
     localisation: dict[str, Tensor]
     examples: dict[str, Tensor]
 
+    @property
+    def example_predictions(self) -> Tensor:
+        """The predicted class of each example."""
+        return self.probs[self.examples["index"]].argmax(1)
+
 
 def check_dataset(index_csv: str | Path, config: Config) -> DataReport:
     """Fail early, before anything is written, on data this configuration cannot use.
@@ -63,7 +69,7 @@ def check_dataset(index_csv: str | Path, config: Config) -> DataReport:
     Bad rows stop the run or are skipped, as config.on_bad_data says (`check_index`);
     the report's index holds the rows the run uses.
     """
-    report = check_index(read_index(index_csv), config.on_bad_data)
+    report = checked_index(index_csv, config.on_bad_data)
     index = report.index
     missing = {"train", "val", "test"} - set(index["split"])
     if missing:
@@ -89,11 +95,17 @@ def write_data_files(out_dir: Path, report: DataReport, class_weights: Mapping[s
 
 @torch.no_grad()
 def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: int = 16) -> SplitResult:
-    """Run the model in eval mode over a split; localisation values are NaN where undefined."""
+    """Run the model in eval mode over a split (a loader in order); localisation values are NaN where undefined.
+
+    The `n_examples` examples are a sample stratified by label (`stratified_sample`), so
+    both classes show even when the split lists one class after the other.
+    """
     model.eval()
     device = next(model.parameters()).device
+    wanted = set(stratified_sample(loader.dataset.labels, n_examples).tolist()) if n_examples else set()
     probs, labels, examples = [], [], {}
     values: dict[str, list[Tensor]] = {}
+    start = 0
     for batch in loader:
         logits, heatmaps = model(batch["image"].to(device))
         heatmaps = heatmaps.cpu()
@@ -101,14 +113,15 @@ def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: in
         labels.append(batch["label"])
         for name, value in _localisation(heatmaps, batch).items():
             values.setdefault(name, []).append(value)
-        if sum(len(x) for x in examples.get("image", [])) < n_examples:
-            for key, value in {**batch, "heatmap": heatmaps}.items():
-                examples.setdefault(key, []).append(value)
+        keep = [i for i in range(len(heatmaps)) if start + i in wanted]
+        for key, value in {**batch, "heatmap": heatmaps}.items():
+            examples.setdefault(key, []).append(value[keep])
+        start += len(heatmaps)
     return SplitResult(
         probs=torch.cat(probs),
         labels=torch.cat(labels),
         localisation={k: torch.cat(v) for k, v in values.items()},
-        examples={k: torch.cat(v)[:n_examples] for k, v in examples.items()},
+        examples={k: torch.cat(v) for k, v in examples.items()},
     )
 
 
@@ -193,8 +206,7 @@ class LocalisationTracker(Callback):
 def write_figures(out_dir: Path, result: SplitResult, class_names: list[str],
                   history: pd.DataFrame | None = None) -> None:
     """explanations.png and roc_pr.png of a tested model, and curves.png when a history is given."""
-    ex = result.examples
-    predictions = result.probs[: len(ex["label"])].argmax(1)
+    ex, predictions = result.examples, result.example_predictions
     figures = {
         "explanations.png": plots.explanation_grid(
             ex["image"], ex["heatmap"], ex["mask"], ex["label"], predictions, class_names),
@@ -227,6 +239,8 @@ def train_run(
     print("class weights: " + ", ".join(f"{name} {weight:.4g}" for name, weight in weights_used.items()))
     model = model_from_config(config, len(class_names))
     model.check_input_size(config.image_size, config.image_size)
+    model.check_batch_size(min(config.batch_size, len(loaders["train"].dataset)), config.image_size,
+                           config.image_size)
     device = resolve_device(config.device)
     model.to(device)
     out_dir = Path(out_dir)
@@ -258,18 +272,28 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines + list(summary.get("warnings", [])))
 
 
-def _split_loader(index_csv: str | Path, split: str, config: Config, class_names: list[str]) -> DataLoader:
+def _split_loader(index: pd.DataFrame, split: str, config: Config, class_names: list[str]) -> DataLoader:
     """A loader over one split of an index, in order, for a saved model's configuration."""
-    dataset = IndexDataset(read_index(index_csv), split, config.image_size, classes=class_names)
+    dataset = IndexDataset(index, split, config.image_size, classes=class_names)
     return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
 
 
+def checked_index(index_csv: str | Path, on_bad_data: str) -> DataReport:
+    """The index after the data checks training runs (`check_index`), for testing a saved model on it."""
+    return check_index(read_index(index_csv), on_bad_data)
+
+
 def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str = "test",
-                    out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures."""
+                     out_dir: str | Path | None = None, on_bad_data: str = "error") -> dict[str, Any]:
+    """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures.
+
+    The index is checked as training checks it; `skipped_rows` counts the rows left out
+    (on_bad_data "skip").
+    """
     model, config, class_names = load_model(checkpoint)
-    result = predict_split(model, _split_loader(index_csv, split, config, class_names))
-    summary = summarise_test(result)
+    report = checked_index(index_csv, on_bad_data)
+    result = predict_split(model, _split_loader(report.index, split, config, class_names))
+    summary = {**summarise_test(result), "skipped_rows": len(report.skipped)}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -279,10 +303,11 @@ def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str =
 
 
 def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str,
-                        out_dir: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
-    """`diagnose` a saved model on one split; writes out_dir/oracle_maps.csv and out_dir/diagnosis.json."""
+                        out_dir: str | Path, on_bad_data: str = "error") -> tuple[pd.DataFrame, dict[str, float]]:
+    """`diagnose` a saved model on one split of a checked index; writes oracle_maps.csv and diagnosis.json."""
     model, config, class_names = load_model(checkpoint)
-    oracles, head = diagnose(model, _split_loader(index_csv, split, config, class_names))
+    report = checked_index(index_csv, on_bad_data)
+    oracles, head = diagnose(model, _split_loader(report.index, split, config, class_names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     oracles.to_csv(out_dir / "oracle_maps.csv", index=False)
@@ -291,18 +316,22 @@ def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: st
 
 
 def explain_images(checkpoint: str | Path, images: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
-    """Write one PNG per image: the image, its heatmap and the overlay, titled with the prediction."""
+    """Write one PNG per image: the image, its heatmap and the overlay, titled with the prediction.
+
+    Every image is read before the output folder is made, so an unreadable one leaves nothing behind.
+    """
     model, config, class_names = load_model(checkpoint)
     device = next(model.parameters()).device
+    paths = [Path(path) for path in images]
+    batch = torch.stack([load_image(path, config.image_size) for path in paths])
+    with torch.no_grad():
+        outputs = [model(chunk.to(device)) for chunk in batch.split(config.batch_size)]
+    logits, heatmaps = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in map(Path, images):
-        image = load_image(path, config.image_size).unsqueeze(0)
-        with torch.no_grad():
-            logits, heatmap = model(image.to(device))
-        probs = logits.softmax(1)[0].cpu()
-        figure = plots.explanation_grid(image, heatmap.cpu(), predictions=probs.argmax().view(1),
+    for path, image, heatmap, probs in zip(paths, batch, heatmaps.cpu(), logits.softmax(1).cpu()):
+        figure = plots.explanation_grid(image[None], heatmap[None], predictions=probs.argmax().view(1),
                                         class_names=class_names)
         figure.suptitle(f"{path.name}: {class_names[int(probs.argmax())]} ({float(probs.max()):.2f})")
         target = out_dir / f"{path.stem}_explained.png"

@@ -30,10 +30,12 @@ from tqdm import tqdm
 
 from xmllib.checkpoints import load_checkpoint, save_checkpoint
 from xmllib.config import Config, PhaseConfig
+from xmllib.data import unaugmented
 from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, head_range_penalty, joint_loss, with_head_penalty
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
+from xmllib.models.modes import eval_mode
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -42,15 +44,31 @@ TRAINS = {1: (False, True), 2: (True, False), 3: (True, True)}
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training met a NaN or infinite loss; the last good checkpoint is kept."""
+    """Training met a NaN or infinite loss or weight; no checkpoint holds it, the last finite one is kept."""
 
-    def __init__(self, phase: int, epoch: int, batch: int, checkpoint: Path | None) -> None:
-        kept = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
+    def __init__(self, phase: int, epoch: int, where: str, checkpoint: Path | None) -> None:
+        kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint is not None and checkpoint.is_file()
+                else "no checkpoint was written")
         super().__init__(
-            f"the loss became NaN or infinite in phase {phase}, epoch {epoch}, batch {batch}; "
-            f"training stopped and {kept}. Lower the learning rates or check the data."
+            f"{where} became NaN or infinite in phase {phase}, epoch {epoch}; training stopped and {kept}. "
+            "Lower the learning rates or check the data."
         )
-        self.phase, self.epoch, self.batch = phase, epoch, batch
+        self.phase, self.epoch, self.where = phase, epoch, where
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: where it stopped, and how to go on."""
+
+    def __init__(self, phase: int, epoch: int, checkpoint: Path | None) -> None:
+        if checkpoint is not None and checkpoint.is_file():
+            state = load_checkpoint(checkpoint)
+            after = "the end of the phase" if state["phase_done"] else f"its epoch {state['epoch']}"
+            kept = (f"{checkpoint} holds phase {state['phase']} up to {after}; the same command resumes from "
+                    "there")
+        else:
+            kept = "no checkpoint was written yet, so the same command starts over"
+        super().__init__(f"training interrupted in phase {phase}, epoch {epoch}; {kept}")
+        self.phase, self.epoch = phase, epoch
 
 
 class Callback:
@@ -177,26 +195,30 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
 @torch.no_grad()
 def evaluate(model: ExplainerClassifier, loader: DataLoader, config: Config, alpha: float,
              device: torch.device, class_weights: Tensor | None = None) -> dict[str, float]:
-    """Mean losses and accuracy over a whole split, in eval mode (training modes are restored)."""
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    totals = {"loss": 0.0, "clf_loss": 0.0, "expl_loss": 0.0, "correct": 0.0}
+    """The losses and accuracy of a whole split, in eval mode (training modes are restored).
+
+    Each loss is what one batch holding the whole split would give: the classification
+    loss is the class-weighted mean over all images (sum of w_y * CE over the sum of
+    w_y), not a mean of per-batch means, so it does not depend on the batch size.
+    """
+    clf_sum = clf_weight = expl_sum = correct = 0.0
     count = 0
-    for batch in loader:
-        loss, logits = _batch_loss(model, batch, config, alpha, device, class_weights)
-        n = len(batch["label"])
-        totals["loss"] += loss.total.item() * n
-        totals["clf_loss"] += loss.classification.item() * n
-        totals["expl_loss"] += loss.explanation.item() * n
-        totals["correct"] += (logits.argmax(1).cpu() == batch["label"]).sum().item()
-        count += n
-    for module, mode in zip(model.modules(), modes):
-        module.training = mode
+    with eval_mode(model):
+        for batch in loader:
+            loss, logits = _batch_loss(model, batch, config, alpha, device, class_weights)
+            labels = batch["label"].to(device)
+            weight = class_weights[labels].sum().item() if class_weights is not None else float(len(labels))
+            clf_sum += loss.classification.item() * weight
+            clf_weight += weight
+            expl_sum += loss.explanation.item() * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+            count += len(labels)
+    clf_loss, expl_loss = clf_sum / clf_weight, expl_sum / count
     return {
-        "loss": totals["loss"] / count,
-        "clf_loss": totals["clf_loss"] / count,
-        "expl_loss": totals["expl_loss"] / count,
-        "accuracy": totals["correct"] / count,
+        "loss": alpha * clf_loss + (1.0 - alpha) * expl_loss,
+        "clf_loss": clf_loss,
+        "expl_loss": expl_loss,
+        "accuracy": correct / count,
     }
 
 
@@ -215,11 +237,37 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
     for batch_number, batch in enumerate(bar, start=1):
         loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights, gate_dropout)
         if not torch.isfinite(loss.total):
-            raise NonFiniteLossError(phase.phase, epoch, batch_number, checkpoint)
+            raise NonFiniteLossError(phase.phase, epoch, f"the loss of batch {batch_number}", checkpoint)
         optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
         optimizer.step()
         bar.set_postfix(loss=f"{loss.total.item():.4f}")
+
+
+def _train_and_measure(model: ExplainerClassifier, train_loader: DataLoader, measured: Mapping[str, DataLoader],
+                       optimizer: torch.optim.Optimizer, config: Config, phase: PhaseConfig, epoch: int,
+                       device: torch.device, class_weights: Tensor | None, checkpoint: Path | None) -> dict[str, Any]:
+    """Train one epoch, then measure the `measured` splits: the epoch's history row.
+
+    NonFiniteLossError when a measured loss or a weight is no longer finite, before any
+    checkpoint could keep it.
+    """
+    began = time.perf_counter()
+    _seed_epoch(config, phase.phase, epoch, train_loader)
+    _train_epoch(model, train_loader, optimizer, config, phase, epoch, device, class_weights, checkpoint)
+    row: dict[str, Any] = {"phase": phase.phase, "epoch": epoch, **_learning_rates(optimizer)}
+    broken = [name for name, value in model.state_dict().items()
+              if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise NonFiniteLossError(phase.phase, epoch, f"the weight {broken[0]} (after the last batch)", checkpoint)
+    for split, loader in measured.items():
+        stats = evaluate(model, loader, config, phase.alpha, device, class_weights)
+        if not all(math.isfinite(value) for value in stats.values()):
+            raise NonFiniteLossError(phase.phase, epoch, f"the {split} loss measured after the last batch",
+                                     checkpoint)
+        row.update({f"{split}_{key}": value for key, value in stats.items()})
+    row["seconds"] = time.perf_counter() - began
+    return row
 
 
 def train_phase(
@@ -253,27 +301,28 @@ def train_phase(
         scheduler.load_state_dict(resume_state["scheduler"])
         stopper.load_state_dict(resume_state["early_stopping"])
         start = resume_state["epoch"] + 1
-    for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):
-        if stopper.stopped:
-            break
-        began = time.perf_counter()
-        _seed_epoch(config, phase.phase, epoch, loaders["train"])
-        _train_epoch(model, loaders["train"], optimizer, config, phase, epoch, device, class_weights, checkpoint)
-        row: dict[str, Any] = {"phase": phase.phase, "epoch": epoch, **_learning_rates(optimizer)}
-        for split in ("train", "val"):
-            stats = evaluate(model, loaders[split], config, phase.alpha, device, class_weights)
-            row.update({f"{split}_{key}": value for key, value in stats.items()})
-        row["seconds"] = time.perf_counter() - began
-        rows.append(row)
-        scheduler.step(row["val_loss"])
-        stopper.step(row["val_loss"], epoch, model)
-        state = {"phase": phase.phase, "epoch": epoch, "phase_done": False, "history": rows}
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, _checkpoint_state(config, class_names, model, optimizer, scheduler,
-                                                          stopper, state))
-        history = pd.DataFrame(rows)
-        for callback in callbacks:
-            callback.on_epoch_end(history, model)
+    measured = {"train": unaugmented(loaders["train"]), "val": loaders["val"]}
+    epoch = start
+    try:
+        for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):
+            if stopper.stopped:
+                break
+            row = _train_and_measure(model, loaders["train"], measured, optimizer, config, phase, epoch, device,
+                                     class_weights, checkpoint)
+            rows.append(row)
+            scheduler.step(row["val_loss"])
+            stopper.step(row["val_loss"], epoch, model)
+            state = {"phase": phase.phase, "epoch": epoch, "phase_done": False, "history": rows}
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, _checkpoint_state(config, class_names, model, optimizer, scheduler,
+                                                              stopper, state))
+            history = pd.DataFrame(rows)
+            for callback in callbacks:
+                callback.on_epoch_end(history, model)
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(phase.phase, epoch, checkpoint) from None
     stopper.restore(model)
     if checkpoint is not None:
         state = {"phase": phase.phase, "epoch": len([r for r in rows if r["phase"] == phase.phase]),

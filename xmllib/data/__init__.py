@@ -3,10 +3,11 @@
 from .augmentation import make_augmentation
 from .balance import class_weight_table, inverse_frequency_weights, resolve_class_weights
 from .checks import BadDataError, DataReport, check_index, format_report, summarise
-from .dataset import IndexDataset, load_image, make_loaders
+from .dataset import IndexDataset, load_image, make_loaders, unaugmented
 from .importers import ImportedIndex, folder_index, read_voc, render_boxes, voc_index, write_index
 from .index import DatasetError, class_names, read_index
 from .polygons import PolygonSample, PolygonSpec, generate_polygons, render_polygon_sample
+from .sampling import stratified_sample
 from .shapes import write_shapes_folder
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "render_boxes",
     "render_polygon_sample",
     "resolve_class_weights",
+    "stratified_sample",
     "summarise",
+    "unaugmented",
     "voc_index",
     "write_index",
     "write_shapes_folder",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import copy
+
 import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
 from .augmentation import make_augmentation
 from .index import SPLITS, DatasetError, class_names, read_index
@@ -115,6 +117,23 @@ def make_loaders(
             worker_init_fn=_seed_worker_augmentation,
         )
     return loaders
+
+
+def unaugmented(loader: DataLoader) -> DataLoader:
+    """The loader's images in order, none augmented or dropped: for measuring a split, not training on it."""
+    return DataLoader(_without_augmentation(loader.dataset), batch_size=loader.batch_size,
+                      num_workers=loader.num_workers)
+
+
+def _without_augmentation(dataset: Dataset) -> Dataset:
+    """A shallow copy of `dataset` (or of the dataset under a Subset) whose augmentation is off."""
+    if isinstance(dataset, Subset):
+        return Subset(_without_augmentation(dataset.dataset), dataset.indices)
+    if getattr(dataset, "augmentation", None) is None:
+        return dataset
+    plain = copy.copy(dataset)
+    plain.augmentation = None
+    return plain
 
 
 def _seed_worker_augmentation(worker_id: int) -> None:

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from xmllib.evaluation.forward import eval_mode, model_device
+from xmllib.evaluation.forward import model_device
+from xmllib.models.modes import eval_mode
 from xmllib.models import ExplainerClassifier
 
 DEAD_GRADIENT = 1e-2

@@ -5,27 +5,8 @@ either the `(logits, heatmap)` pair of an `ExplainerClassifier` or a plain N x K
 logits tensor (a wrapped or post-hoc model).
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import Tensor, nn
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put `model` in eval mode for the block and give every submodule back the mode it was in.
-
-    Restoring each submodule (not just the top one) keeps a frozen part frozen when
-    this is called between epochs of a phase that trains only the other part.
-    """
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 def model_device(model: nn.Module) -> torch.device:

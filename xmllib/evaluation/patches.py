@@ -50,11 +50,12 @@ def default_patch_sizes(height: int, width: int) -> tuple[int, ...]:
 def patch_order(heatmaps: Tensor, patch_size: int) -> Tensor:
     """Patch indices (row-major) of each image, most relevant first: N x n_patches.
 
-    Relevance of a patch is the heatmap's mean over it. The sort is stable, so patches
-    of equal relevance keep their row-major order and the order is reproducible.
+    Relevance of a patch is the heatmap's mean over it, computed in float64 on the CPU
+    (exact for the sums of a float32 patch, so equal patches tie exactly rather than by
+    rounding). The sort is stable: patches of equal relevance keep their row-major order.
     """
-    means = F.avg_pool2d(heatmaps, patch_size).flatten(1)
-    return means.sort(dim=1, descending=True, stable=True).indices
+    means = F.avg_pool2d(heatmaps.detach().to("cpu", torch.float64), patch_size).flatten(1)
+    return means.sort(dim=1, descending=True, stable=True).indices.to(heatmaps.device)
 
 
 def pixel_ranks(heatmaps: Tensor, patch_size: int) -> Tensor:

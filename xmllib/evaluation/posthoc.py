@@ -36,7 +36,8 @@ from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LIN
 from torch import Tensor, nn
 
 from xmllib.evaluation.aopc import random_order_heatmaps
-from xmllib.evaluation.forward import eval_mode, logits_of, model_device
+from xmllib.evaluation.forward import logits_of, model_device
+from xmllib.models.modes import eval_mode
 
 IN_MODEL = "in-model"
 RANDOM = "random"

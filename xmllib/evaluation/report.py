@@ -2,7 +2,9 @@
 
 `run_evaluation` is what `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR`
 runs (`add_evaluate_arguments` / `evaluate_from_args` wire it into a parser). It
-takes the first `n_images` images of a split, computes every method's heatmaps
+checks the index as training does (`xmllib.data.check_index`), takes `n_images` images
+of a split drawn at random (seeded) in proportion to each class (`stratified_sample`),
+computes every method's heatmaps
 (`posthoc.method_heatmaps`), their AOPC curves for every perturbation and patch
 size (`aopc.aopc_table`; the random patch order is always added as the reference)
 and their localisation metrics (`localisation.localisation_table`), and writes to
@@ -12,7 +14,8 @@ and their localisation metrics (`localisation.localisation_table`), and writes t
 - localisation.csv: method, metric, value, n (images counted), excluded (images left out)
 - aopc_grid.png: the paper's figure (rows patch sizes, columns perturbations)
 - methods.png: a few images, their mask outlines and every method's heatmap
-- notes.txt: the settings, and every substitution made (LRP -> DeepLift)
+- notes.txt: the settings, the CSV lines of the images evaluated, rows skipped by the
+  data checks, and every substitution made (LRP -> DeepLift)
 
 Cost: images x (steps + 1) forward passes per method, perturbation and patch size,
 plus the post-hoc attributions (Integrated Gradients: 50 forward and backward
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,8 @@ from torch.utils.data import DataLoader, Subset
 
 from xmllib import plots
 from xmllib.checkpoints import load_model
-from xmllib.data import IndexDataset, read_index
+from xmllib.config import ON_BAD_DATA
+from xmllib.data import IndexDataset, check_index, read_index, stratified_sample
 from xmllib.evaluation.aopc import aopc_table, check_steps
 from xmllib.evaluation.figures import aopc_grid
 from xmllib.evaluation.localisation import localisation_table
@@ -55,14 +60,32 @@ DEFAULT_BATCH_SIZE = 32
 FIGURE_IMAGES = 4
 
 
-def evaluation_batch(dataset_csv: str | Path, split: str, image_size: int, class_names: Sequence[str],
-                     n_images: int, batch_size: int) -> dict[str, Tensor]:
-    """The first `n_images` images of a split of a CSV index, as one batch dict (docs/design.md keys)."""
+@dataclass
+class EvaluationImages:
+    """The images an evaluation looks at: one batch dict (docs/design.md keys) and where they come from."""
+
+    batch: dict[str, Tensor]
+    lines: list[int]
+    counts: dict[str, int]
+    split_size: int
+
+
+def evaluation_batch(index: pd.DataFrame, split: str, image_size: int, class_names: Sequence[str],
+                     n_images: int, batch_size: int, seed: int = 0) -> EvaluationImages:
+    """`n_images` images of a split of an index (`read_index`'s frame), stratified by label and drawn with `seed`."""
     if not isinstance(n_images, Integral) or n_images < 1:
         raise ValueError(f"n_images must be a positive integer, got {n_images!r}")
-    dataset = IndexDataset(read_index(dataset_csv), split, image_size, classes=list(class_names))
-    batches = list(DataLoader(Subset(dataset, range(min(n_images, len(dataset)))), batch_size=batch_size))
-    return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
+    dataset = IndexDataset(index, split, image_size, classes=list(class_names))
+    chosen = stratified_sample(dataset.labels, n_images, seed).tolist()
+    batches = list(DataLoader(Subset(dataset, chosen), batch_size=batch_size))
+    rows = index.index[index["split"] == split]
+    labels = dataset.labels[chosen]
+    return EvaluationImages(
+        batch={key: torch.cat([batch[key] for batch in batches]) for key in batches[0]},
+        lines=[int(rows[i]) + 2 for i in chosen],
+        counts={name: int((labels == k).sum()) for k, name in enumerate(class_names)},
+        split_size=len(dataset),
+    )
 
 
 def resolve_methods(methods: Sequence[str], model: torch.nn.Module) -> tuple[list[str], list[str]]:
@@ -144,17 +167,20 @@ def run_evaluation(
     split: str = "test",
     seed: int = 0,
     figure_images: int = FIGURE_IMAGES,
+    on_bad_data: str = "error",
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint's in-model heatmaps against post-hoc methods; write the outputs to `out_dir`.
 
-    n_images: the first n images of `split`; steps: L (default min(100, patches) per
+    n_images: how many images of `split`, drawn at random (with `seed`) in proportion
+    to each class; steps: L (default min(100, patches) per
     patch size, larger values are clipped with a warning); patch_sizes: default the
     paper's scaled to the image size (`default_patch_sizes`); perturbations: any of
     PERTURBATIONS; methods: any of METHODS (LRP falls back to DeepLift where captum
     cannot run it, see notes); batch_size: images per forward pass; device: default
-    the checkpoint config's; seed: seeds the uniform noise and the random order;
-    figure_images: images in methods.png; log: called with progress messages.
+    the checkpoint config's; seed: seeds the image sample, the uniform noise and the
+    random order; figure_images: images in methods.png; on_bad_data: the data checks'
+    choice, as in training (error | skip); log: called with progress messages.
     Returns dict(aopc=DataFrame, localisation=DataFrame, notes=list of str,
     methods=list of the methods run, files=dict of written paths).
     """
@@ -166,8 +192,9 @@ def run_evaluation(
         check_perturbation(perturbation)
     say = log or (lambda message: None)
     model, config, class_names = load_model(checkpoint, device)
-    batch = evaluation_batch(dataset_csv, split, config.image_size, class_names, n_images, batch_size)
-    images = batch["image"]
+    report = check_index(read_index(dataset_csv), on_bad_data)
+    sample = evaluation_batch(report.index, split, config.image_size, class_names, n_images, batch_size, seed)
+    batch, images = sample.batch, sample.batch["image"]
     patch_sizes = tuple(patch_sizes) if patch_sizes is not None else default_patch_sizes(*images.shape[-2:])
     for patch_size in patch_sizes:
         check_patch_size(patch_size, *images.shape[-2:])
@@ -181,10 +208,14 @@ def run_evaluation(
     say(f"AOPC: {len(used)} methods x {len(perturbations)} perturbations x patch sizes {list(patch_sizes)}")
     aopc = aopc_table(model, images, heatmaps, patch_sizes, perturbations, steps, batch_size=batch_size, seed=seed)
     localisation = localisation_table(heatmaps, batch)
-    settings = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": split, "images": len(images),
+    drawn = ", ".join(f"{count} {name}" for name, count in sample.counts.items())
+    settings = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": split,
+                "images": f"{len(images)} of {sample.split_size}, stratified by label, seed {seed} ({drawn})",
+                "rows skipped by the data checks": len(report.skipped),
                 "image_size": config.image_size, "steps": steps if steps is not None else "min(100, patches)",
                 "patch_sizes": list(patch_sizes), "perturbations": list(perturbations),
-                "methods requested": list(methods), "methods run": used, "seed": seed}
+                "methods requested": list(methods), "methods run": used, "seed": seed,
+                "CSV lines of the images": ", ".join(map(str, sample.lines))}
     files = _write_outputs(Path(out_dir), aopc, localisation, batch, heatmaps, settings, notes, figure_images)
     return {"aopc": aopc, "localisation": localisation, "notes": notes, "methods": used, "files": files}
 
@@ -200,7 +231,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                                                       "methods.png and notes.txt")
     parser.add_argument("--split", default="test", help="split of the index to evaluate on (default: test)")
     parser.add_argument("--n-images", type=int, default=DEFAULT_N_IMAGES,
-                        help=f"evaluate the first N images of the split (default: {DEFAULT_N_IMAGES})")
+                        help=f"evaluate N images of the split, drawn at random (--seed) in proportion to each "
+                             f"class (default: {DEFAULT_N_IMAGES})")
     parser.add_argument("--steps", type=int, default=None,
                         help="perturbation steps L (default: min(100, patches) for each patch size)")
     parser.add_argument("--patch-sizes", type=int, nargs="+", default=None,
@@ -214,7 +246,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"images per forward pass (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: the checkpoint's config)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the uniform noise and the random order")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the image sample, the uniform noise and the random order")
+    parser.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
+                        help="bad rows in the index: error (stop and list them) | skip (leave them out, counted "
+                             "in notes.txt), as in training")
     parser.add_argument("--figure-images", type=int, default=FIGURE_IMAGES,
                         help=f"images shown in methods.png (default: {FIGURE_IMAGES})")
 
@@ -225,7 +261,7 @@ def evaluate_from_args(args: argparse.Namespace) -> dict[str, Any]:
         args.checkpoint, args.dataset, args.out, n_images=args.n_images, steps=args.steps,
         patch_sizes=args.patch_sizes, perturbations=args.perturbations, methods=args.methods,
         batch_size=args.batch_size, device=args.device, split=args.split, seed=args.seed,
-        figure_images=args.figure_images, log=print,
+        figure_images=args.figure_images, on_bad_data=args.on_bad_data, log=print,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print("\nAOPC at the last step:")

@@ -3,7 +3,7 @@
 from xmllib.models.explainer import Explainer
 from xmllib.models.gates import GatedClassifier, gate
 from xmllib.models.joint import CLASSIFIERS, ExplainerClassifier, build_model
-from xmllib.models.resnet import resnet_classifier, resnet_gate_names
+from xmllib.models.resnet import PretrainedWeightsError, resnet_classifier, resnet_gate_names
 from xmllib.models.vgg import SmallVGG, vgg_classifier
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Explainer",
     "ExplainerClassifier",
     "GatedClassifier",
+    "PretrainedWeightsError",
     "SmallVGG",
     "build_model",
     "gate",

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from xmllib.models.explainer import Explainer, check_divisible_size
 from xmllib.models.gates import GatedClassifier
+from xmllib.models.modes import eval_mode
 from xmllib.models.resnet import GATINGS, Gating, resnet_classifier
 from xmllib.models.vgg import vgg_classifier
 
@@ -60,6 +61,30 @@ class ExplainerClassifier(nn.Module):
             f"the explainer ({self.explainer.size_divisor}) and the classifier ({self.classifier.size_divisor})",
         )
 
+    def check_batch_size(self, batch_size: int, height: int, width: int) -> None:
+        """Raise a ValueError unless every BatchNorm layer sees more than one value per channel in training.
+
+        BatchNorm cannot normalise one value: a batch of one image fails at the first layer
+        whose feature maps have shrunk to 1 x 1 (a ResNet's last stage at 32 px).
+        """
+        sizes: dict[str, int] = {}
+        hooks = [module.register_forward_pre_hook(_size_recorder(sizes, name))
+                 for name, module in self.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+        try:
+            with eval_mode(self), torch.no_grad():
+                self(torch.zeros(1, 3, height, width, device=self.mean.device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        too_small = [(name, size) for name, size in sizes.items() if batch_size * size < 2]
+        if too_small:
+            name, size = too_small[0]
+            raise ValueError(
+                f"a batch of {batch_size} image{'' if batch_size == 1 else 's'} cannot train this model at {height} x {width} px: its BatchNorm "
+                f"layer {name} sees feature maps of {size} pixel(s), so it would normalise a single value per "
+                "channel; use a batch size of 2 or more, or larger images"
+            )
+
     def forward(self, x: Tensor, edit_heatmap: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """(logits B x K, heatmap B x 1 x H x W) of images B x 3 x H x W in [0, 1].
 
@@ -75,6 +100,13 @@ class ExplainerClassifier(nn.Module):
         if edit_heatmap is not None:
             heatmap = edit_heatmap(heatmap)
         return self.classifier(normalised, heatmap), heatmap
+
+
+def _size_recorder(sizes: dict[str, int], name: str) -> Callable[..., None]:
+    def record(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        sizes[name] = inputs[0][0, 0].numel()
+
+    return record
 
 
 def build_model(

@@ -130,6 +130,10 @@ def _architecture(name: str) -> tuple[type[nn.Module], list[int], type[torchvisi
     return _ARCHITECTURES[name]
 
 
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights that cannot be had: no network for the download, or no such file."""
+
+
 def _pretrained_state_dict(name: str, pretrained: bool | str | Path) -> dict[str, Tensor]:
     """torchvision's DEFAULT weights (pretrained=True, downloaded) or the state dict in a file."""
     if pretrained is True:
@@ -137,14 +141,16 @@ def _pretrained_state_dict(name: str, pretrained: bool | str | Path) -> dict[str
         try:
             return weights.get_state_dict(progress=True, check_hash=True)
         except (OSError, RuntimeError) as error:
-            raise RuntimeError(
-                f"could not download torchvision's {weights} weights for {name} ({error}). "
-                f"Without network access, download {weights.url} on a machine that has it "
-                "and pass the file's path as `pretrained`"
-            ) from error
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise PretrainedWeightsError(
+                f"could not download torchvision's {weights} weights for {name} ({reason}). Without network "
+                f"access, download {weights.url} on a machine that has it and copy the file to "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints'}, where torchvision looks first (in Python you "
+                "may also pass the file's path as `pretrained`)"
+            ) from None
     path = Path(pretrained)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights file {path} does not exist")
+        raise PretrainedWeightsError(f"pretrained weights file {path} does not exist")
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state_dict, dict):
         raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state dict of torchvision's {name}")
