@@ -16,8 +16,7 @@ import argparse
 import matplotlib.pyplot as plt
 from torch.utils.data import DataLoader
 
-from xmllib.cli import add_config_arguments, config_from_args
-from xmllib.config import PRESETS
+from xmllib.config import PRESETS, add_config_arguments, config_from_args
 from xmllib.data import IndexDataset, read_index
 from xmllib.runs import EpochPrinter, LocalisationTracker, format_summary, train_run
 

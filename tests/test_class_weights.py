@@ -8,8 +8,8 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 import xmllib.training
-from xmllib.cli import build_parser, config_from_args
-from xmllib.config import Config, ConfigError, preset
+from xmllib.cli import build_parser
+from xmllib.config import Config, ConfigError, config_from_args, preset
 from xmllib.data import (
     class_weight_table,
     folder_index,

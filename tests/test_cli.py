@@ -54,7 +54,8 @@ def test_test_and_explain_commands(tiny_run, tiny_index, tmp_path, capsys):
 
 
 def test_flags_override_config_file_over_preset(tmp_path):
-    from xmllib.cli import build_parser, config_from_args
+    from xmllib.cli import build_parser
+    from xmllib.config import config_from_args
 
     (tmp_path / "c.yaml").write_text("gamma: 3.0\nbeta: 0.5\n")
     args = build_parser().parse_args(["train", "--dataset", "x.csv", "--out", "o", "--preset", "tutorial",

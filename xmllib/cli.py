@@ -15,105 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xmllib.config import INVERSE_FREQUENCY, PER_PHASE, PRESETS, Config, ConfigError, preset
+from xmllib.config import PRESETS, ConfigError, add_config_arguments, comma_list, config_from_args, parse_bool
 
-TRAIN_HELP = {
-    "epochs": "epochs per phase",
-    "alpha": "weight of the classification loss per phase (1 - alpha weighs the explanation loss)",
-    "lr_clf": "classifier learning rate per phase",
-    "lr_expl": "explainer learning rate per phase",
-    "patience": "early-stopping patience (epochs without a lower val loss) per phase",
-    "min_steps": "ours (paper: 0): optimiser steps each phase takes at least, per phase; epochs are raised "
-                 "to reach them, so a small dataset trains as many steps as a large one",
-    "beta": "sparsity weight in the explanation loss (1 - beta weighs contiguity)",
-    "gamma": "weight of the weakly supervised (mask) term of the hybrid loss",
-    "init_bias": "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; "
-                 "3.0: first heatmaps white)",
-    "loss": "explanation loss: unsupervised | hybrid (hybrid needs masks)",
-    "classifier": "classifier: resnet18 | resnet34 | resnet50 | vgg",
-    "gates": "gates after every residual block (block) or every stage (stage)",
-    "explainer_width": "channels of the explainer's first level (paper: 32, i.e. 32-64-128)",
-    "pretrained": "start the classifier from torchvision's ImageNet weights (needs network)",
-    "optimizer": "optimiser: sgd (momentum 0.9, weight decay 1e-4) | adam | adadelta",
-    "batch_size": "batch size",
-    "image_size": "images are resized to this many pixels square",
-    "aug_prob": "probability of each augmentation",
-    "seed": "random seed",
-    "device": "auto (cuda, then mps, then cpu) | cpu | cuda | mps",
-    "num_workers": "data-loading worker processes",
-    "class_weights": "class weights of the classification loss (train and val): inverse (inverse class "
-                     "frequency in the train split) or a comma list in class order",
-    "norm_mean": "per-channel mean the model normalises with, comma list of 3 (unset: ImageNet's when "
-                 "pretrained, else 0.5)",
-    "norm_std": "per-channel standard deviation, comma list of 3 (unset: ImageNet's when pretrained, else 0.5)",
-    "on_bad_data": "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): "
-                   "error (stop and list them) | skip (leave them out, named and counted)",
-    "head": "explainer head: tanh_relu (the paper's conv -> BatchNorm -> tanh -> ReLU) | sigmoid "
-            "(ours: conv -> sigmoid, no BatchNorm)",
-    "weak_term": "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box "
-                 "(ours: plus the mean of 1 - heatmap inside the mask)",
-    "head_penalty": "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the "
-                    "range where it passes a gradient, so no pixel gets stuck black or white",
-    "phase2_batch_stats": "the original code's phase 2 (paper/method.md: false): the frozen classifier's "
-                          "BatchNorm layers normalise with batch statistics and update their running ones, so "
-                          "the classifier follows the map's level; its weights stay frozen",
-    "gate_dropout": "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random "
-                    "cells darkened outside the mask and a random level",
-}
-
-
-def _comma_list(kind: type) -> Any:
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(kind(part) for part in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma list of {kind.__name__}, got {text!r}") from None
-    return parse
-
-
-def _class_weights(text: str) -> tuple[float, ...] | str:
-    return text if text == INVERSE_FREQUENCY else _comma_list(float)(text)
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per `Config` field, named with dashes; defaults are shown for both presets."""
-    paper, tutorial = PRESETS["paper"], PRESETS["tutorial"]
-    for field in dataclasses.fields(Config):
-        default = getattr(paper, field.name)
-        if field.name in PER_PHASE:
-            kind: Any = _comma_list(type(default[0]))
-        elif field.name == "class_weights":
-            kind = _class_weights
-        elif field.name in ("norm_mean", "norm_std"):
-            kind = _comma_list(float)
-        elif isinstance(default, bool):
-            kind = _bool
-        else:
-            kind = type(default)
-        shown = f"paper: {_show(default)}; tutorial: {_show(getattr(tutorial, field.name))}"
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind, default=None,
-                            help=f"{TRAIN_HELP[field.name]} ({shown})")
-
-
-def _show(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Preset, then --config file, then flags."""
-    config = preset(args.preset)
-    if args.config is not None:
-        config = Config.load(args.config, base=config)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
-    return config.replace(**overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
              "with box masks, and its index.csv")
     digits.add_argument("--out", required=True, help="ROOT folder: ROOT/<split>/<label>/*.png and ROOT/index.csv")
     digits.add_argument("--target", type=int, default=3, help="the digit to find")
-    digits.add_argument("--counts", type=_comma_list(int), default=(600, 150, 300), help="train,val,test images")
+    digits.add_argument("--counts", type=comma_list(int), default=(600, 150, 300), help="train,val,test images")
     digits.add_argument("--image-size", type=int, default=64, help="side of the square canvas, pixels")
     digits.add_argument("--seed", type=int, default=0, help="seed of the draw")
     add_import_arguments(data_commands)
@@ -224,10 +127,10 @@ def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         help_text = f"PolygonSpec.{field.name}"
         if isinstance(default, tuple):
-            kind: Any = _comma_list(type(default[0]))
+            kind: Any = comma_list(type(default[0]))
             help_text += " (min,max)"
         else:
-            kind = _bool if isinstance(default, bool) else type(default)
+            kind = parse_bool if isinstance(default, bool) else type(default)
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind, default=default,
                             help=help_text)
 
@@ -261,7 +164,7 @@ def add_import_arguments(data_commands: Any) -> None:
     for parser in (folder, voc):
         parser.add_argument("root", help="ROOT folder of the layout")
         parser.add_argument("--out", default=None, help="index CSV to write (default: ROOT/index.csv)")
-        parser.add_argument("--ratios", type=_comma_list(float), default=DEFAULT_RATIOS,
+        parser.add_argument("--ratios", type=comma_list(float), default=DEFAULT_RATIOS,
                             help="train,val,test fractions for the splits the layout lacks, drawn per class")
         parser.add_argument("--seed", type=int, default=0, help="seed of the split draw")
         parser.add_argument("--mask-suffix", default=MASK_SUFFIX, help="a mask file is <image stem><suffix>.png")

@@ -7,6 +7,7 @@ on creation, so a wrong value fails before anything is trained or written.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -16,14 +17,13 @@ from typing import Any
 import torch
 import yaml
 
-from xmllib.losses import WEAK_TERMS
+from xmllib.losses import EXPLANATION_LOSSES, WEAK_TERMS
 from xmllib.models.explainer import HEADS
+from xmllib.models.joint import CLASSIFIERS
+from xmllib.models.resnet import GATINGS
+from xmllib.optimizers import OPTIMIZERS
 
 PHASES = (1, 2, 3)
-LOSSES = ("unsupervised", "hybrid")
-CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
-GATES = ("block", "stage")
-OPTIMIZERS = ("sgd", "adam", "adadelta")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience", "min_steps")
 ON_BAD_DATA = ("error", "skip")
@@ -51,40 +51,69 @@ class PhaseConfig:
         return max(self.epochs, math.ceil(self.min_steps / max(batches_per_epoch, 1)))
 
 
+def _option(default: Any, help_text: str) -> Any:
+    """A `Config` field: its default, and the help its CLI flag shows (`add_config_arguments`)."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that defines a run. Defaults: the paper's ImagenetHVZ recipe."""
 
-    epochs: tuple[int, int, int] = (10, 10, 100)
-    alpha: tuple[float, float, float] = (1.0, 0.25, 0.9)
-    lr_clf: tuple[float, float, float] = (0.01, 0.0, 0.01)
-    lr_expl: tuple[float, float, float] = (0.0, 0.01, 0.01)
-    patience: tuple[int, int, int] = (100, 100, 10)
-    min_steps: tuple[int, int, int] = (0, 0, 0)
-    beta: float = 0.9
-    gamma: float = 1.0
-    init_bias: float = 3.0
-    loss: str = "hybrid"
-    classifier: str = "resnet18"
-    gates: str = "block"
-    explainer_width: int = 32
-    pretrained: bool = False
-    optimizer: str = "sgd"
-    batch_size: int = 8
-    image_size: int = 224
-    aug_prob: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    class_weights: tuple[float, ...] | str | None = None
-    norm_mean: tuple[float, float, float] | None = None
-    norm_std: tuple[float, float, float] | None = None
-    on_bad_data: str = "error"
-    head: str = "tanh_relu"
-    weak_term: str = "outside"
-    gate_dropout: float = 0.0
-    head_penalty: float = 0.0
-    phase2_batch_stats: bool = False
+    epochs: tuple[int, int, int] = _option((10, 10, 100), "epochs per phase")
+    alpha: tuple[float, float, float] = _option((1.0, 0.25, 0.9),
+        "weight of the classification loss per phase (1 - alpha weighs the explanation loss)")
+    lr_clf: tuple[float, float, float] = _option((0.01, 0.0, 0.01), "classifier learning rate per phase")
+    lr_expl: tuple[float, float, float] = _option((0.0, 0.01, 0.01), "explainer learning rate per phase")
+    patience: tuple[int, int, int] = _option((100, 100, 10),
+        "early-stopping patience (epochs without a lower val loss) per phase")
+    min_steps: tuple[int, int, int] = _option((0, 0, 0),
+        "ours (paper: 0): optimiser steps each phase takes at least, per phase; epochs are raised to reach "
+        "them, so a small dataset trains as many steps as a large one")
+    beta: float = _option(0.9, "sparsity weight in the explanation loss (1 - beta weighs contiguity)")
+    gamma: float = _option(1.0, "weight of the weakly supervised (mask) term of the hybrid loss")
+    init_bias: float = _option(3.0,
+        "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; 3.0: "
+        "first heatmaps white)")
+    loss: str = _option("hybrid", "explanation loss: unsupervised | hybrid (hybrid needs masks)")
+    classifier: str = _option("resnet18", "classifier: resnet18 | resnet34 | resnet50 | vgg")
+    gates: str = _option("block", "gates after every residual block (block) or every stage (stage)")
+    explainer_width: int = _option(32, "channels of the explainer's first level (paper: 32, i.e. 32-64-128)")
+    pretrained: bool = _option(False, "start the classifier from torchvision's ImageNet weights (needs network)")
+    optimizer: str = _option("sgd", "optimiser: sgd (momentum 0.9, weight decay 1e-4) | adam | adadelta")
+    batch_size: int = _option(8, "batch size")
+    image_size: int = _option(224, "images are resized to this many pixels square")
+    aug_prob: float = _option(0.2, "probability of each augmentation")
+    seed: int = _option(0, "random seed")
+    device: str = _option("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | mps")
+    num_workers: int = _option(0, "data-loading worker processes")
+    class_weights: tuple[float, ...] | str | None = _option(None,
+        "class weights of the classification loss (train and val): inverse (inverse class frequency in the "
+        "train split) or a comma list in class order")
+    norm_mean: tuple[float, float, float] | None = _option(None,
+        "per-channel mean the model normalises with, comma list of 3 (unset: ImageNet's when pretrained, else"
+        " 0.5)")
+    norm_std: tuple[float, float, float] | None = _option(None,
+        "per-channel standard deviation, comma list of 3 (unset: ImageNet's when pretrained, else 0.5)")
+    on_bad_data: str = _option("error",
+        "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): error (stop and"
+        " list them) | skip (leave them out, named and counted)")
+    head: str = _option("tanh_relu",
+        "explainer head: tanh_relu (the paper's conv -> BatchNorm -> tanh -> ReLU) | sigmoid (ours: conv -> "
+        "sigmoid, no BatchNorm)")
+    weak_term: str = _option("outside",
+        "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box (ours: plus the "
+        "mean of 1 - heatmap inside the mask)")
+    gate_dropout: float = _option(0.0,
+        "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random cells darkened "
+        "outside the mask and a random level")
+    head_penalty: float = _option(0.0,
+        "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the range where "
+        "it passes a gradient, so no pixel gets stuck black or white")
+    phase2_batch_stats: bool = _option(False,
+        "the original code's phase 2 (paper/method.md: false): the frozen classifier's BatchNorm layers "
+        "normalise with batch statistics and update their running ones, so the classifier follows the map's "
+        "level; its weights stay frozen")
 
     def __post_init__(self) -> None:
         for name in PER_PHASE:
@@ -104,9 +133,9 @@ class Config:
                 object.__setattr__(self, name, _rgb_triple(name, getattr(self, name)))
         if self.norm_std is not None and min(self.norm_std) <= 0:
             raise ConfigError(f"norm_std must be > 0 for every channel, got {self.norm_std}")
-        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("loss", self.loss, EXPLANATION_LOSSES)
         _check_choice("classifier", self.classifier, CLASSIFIERS)
-        _check_choice("gates", self.gates, GATES)
+        _check_choice("gates", self.gates, GATINGS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("on_bad_data", self.on_bad_data, ON_BAD_DATA)
@@ -284,3 +313,61 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' was asked for but this machine has no Apple GPU (MPS); use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+# The command line's view of a Config: one flag per field, its help from the field.
+
+def comma_list(kind: type) -> Any:
+    """An argparse type: `1,2,3` -> a tuple of `kind`, with a clear message for anything else."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {kind.__name__}, got {text!r}") from None
+    return parse
+
+
+def _class_weights(text: str) -> tuple[float, ...] | str:
+    return text if text == INVERSE_FREQUENCY else comma_list(float)(text)
+
+
+def parse_bool(text: str) -> bool:
+    """An argparse type: true/false, yes/no or 1/0."""
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per `Config` field, named with dashes; defaults are shown for both presets."""
+    paper, tutorial = PRESETS["paper"], PRESETS["tutorial"]
+    for field in dataclasses.fields(Config):
+        default = getattr(paper, field.name)
+        if field.name in PER_PHASE:
+            kind: Any = comma_list(type(default[0]))
+        elif field.name == "class_weights":
+            kind = _class_weights
+        elif field.name in ("norm_mean", "norm_std"):
+            kind = comma_list(float)
+        elif isinstance(default, bool):
+            kind = parse_bool
+        else:
+            kind = type(default)
+        shown = f"paper: {_show(default)}; tutorial: {_show(getattr(tutorial, field.name))}"
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind, default=None,
+                            help=f"{field.metadata['help']} ({shown})")
+
+
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Preset, then --config file, then flags."""
+    config = preset(args.preset)
+    if args.config is not None:
+        config = Config.load(args.config, base=config)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
+    return config.replace(**overrides)

@@ -35,7 +35,7 @@ from xmllib.data import (
     class_weight_table,
     format_report,
     load_image,
-    make_loaders,
+    loaders_from_config,
     read_index,
     resolve_class_weights,
     stratified_sample,
@@ -231,8 +231,7 @@ def train_run(
     report = check_dataset(index_csv, config)
     print(format_report(report))
     seed_everything(config.seed)
-    loaders = make_loaders(report.index, config.image_size, config.batch_size, config.aug_prob, config.seed,
-                           config.num_workers)
+    loaders = loaders_from_config(report.index, config)
     class_names = list(loaders["train"].dataset.classes)
     class_weights = resolve_class_weights(config.class_weights, loaders["train"].dataset.labels, class_names)
     weights_used = class_weight_table(class_weights, class_names)

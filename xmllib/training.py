@@ -36,6 +36,7 @@ from xmllib.losses import JointLoss, head_range_penalty, joint_loss, with_head_p
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode
+from xmllib.optimizers import build_optimizer
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -139,11 +140,7 @@ def make_optimizer(config: Config, model: ExplainerClassifier, phase: PhaseConfi
         groups.append({"params": list(model.classifier.parameters()), "lr": phase.lr_clf, "name": "classifier"})
     if trains_explainer:
         groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, momentum=0.9, weight_decay=1e-4)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups)
-    return torch.optim.Adadelta(groups)
+    return build_optimizer(config.optimizer, groups)
 
 
 def seed_everything(seed: int) -> None:

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from xmllib.checkpoints import load_checkpoint, model_from_config, model_from_state, save_checkpoint
 from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
-from xmllib.data import PolygonSpec, generate_polygons, make_loaders
+from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
 from xmllib.evaluation import aopc_grid
 from xmllib.live import (
     HeatmapFrames,
@@ -102,9 +102,7 @@ def notebook_dataset(setup: NotebookConfig) -> Path:
 
 def notebook_loaders(setup: NotebookConfig) -> dict[str, DataLoader]:
     """Train, val and test loaders of the notebooks' dataset, as the configuration says."""
-    config = setup.config
-    return make_loaders(notebook_dataset(setup), config.image_size, config.batch_size, config.aug_prob,
-                        config.seed, config.num_workers)
+    return loaders_from_config(notebook_dataset(setup), setup.config)
 
 
 def fixed_batch(dataset: Dataset, n: int = FIXED_BATCH_SIZE) -> dict[str, Tensor]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import copy
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -12,6 +11,8 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
+
+from xmllib.config import Config
 
 from .augmentation import make_augmentation
 from .index import SPLITS, DatasetError, class_names, read_index
@@ -134,6 +135,12 @@ def _without_augmentation(dataset: Dataset) -> Dataset:
     plain = copy.copy(dataset)
     plain.augmentation = None
     return plain
+
+
+def loaders_from_config(index: str | Path | pd.DataFrame, config: Config) -> dict[str, DataLoader]:
+    """`make_loaders` as a configuration says (image size, batch size, augmentation, seed, workers)."""
+    return make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed,
+                        config.num_workers)
 
 
 def _seed_worker_augmentation(worker_id: int) -> None:
