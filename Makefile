@@ -39,8 +39,8 @@ test-notebooks-standalone: $(INSTALLED)
 		XMLLIB_NOTEBOOK_SMOKE=1 $(PY) -m pytest -q --nbval-lax $$notebook || exit 1; \
 	done
 
-# The student copies of the notebooks (exercises/), regenerated from the solutions in notebooks/;
-# the tests fail when the committed copies are out of date (docs/teachers.md).
+# The student copies of the notebooks and their tests (exercises/), made by otter-grader's `otter assign`
+# from the solutions in notebooks/; the tests fail when the committed copies are out of date (docs/teachers.md).
 exercises: $(INSTALLED)
 	$(PY) -m xmllib exercises
 

@@ -10,6 +10,7 @@ from xmllib import losses
 from xmllib.evaluation import aopc, patch_order
 from xmllib.exercises import (
     CHECKS,
+    assert_passes,
     check_aopc,
     check_contiguity_loss,
     check_freeze,
@@ -51,6 +52,32 @@ def test_a_stub_is_missing_and_its_hint_is_shown(name, capsys):
     result = CHECKS[name](stub)
     assert result.status == "missing"
     assert capsys.readouterr().out.strip() == f"[NOT DONE] {name}: not written yet: the hint of the stub"
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_an_otter_stub_whose_body_is_an_ellipsis_is_missing(name, capsys):
+    def stub(*args):
+        ...
+
+    assert CHECKS[name](stub).status == "missing"
+    assert capsys.readouterr().out.strip() == f"[NOT DONE] {name}: not written yet: its body is still `...`"
+
+
+def test_a_function_that_returns_none_after_doing_something_is_not_taken_for_a_stub():
+    def forgot_return(z):
+        z.abs().mean(dim=(1, 2))
+
+    result = check_sparsity_loss(forgot_return)
+    assert result.status == "fail" and "your function returned a NoneType" in result.message
+
+
+def test_assert_passes_raises_the_checks_report_unless_it_passes_and_shows_a_pass_once(capsys):
+    with pytest.raises(AssertionError) as failed:
+        assert_passes(check_sparsity_loss, lambda z: z.abs().sum(dim=(1, 2)))
+    assert str(failed.value).startswith("[FAIL] sparsity_loss: differs from xmllib's reference on 5 of 6 inputs")
+    assert capsys.readouterr().out == ""
+    assert assert_passes(check_sparsity_loss, REFERENCES["sparsity_loss"]).status == "pass"
+    assert capsys.readouterr().out.count("[PASS] sparsity_loss") == 1
 
 
 @pytest.mark.parametrize("name", list(CHECKS))

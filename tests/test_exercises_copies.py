@@ -1,7 +1,5 @@
-"""Student copies: generated from the solution notebooks, up to date, without solutions; the solutions pass."""
+"""Student copies made by otter assign: up to date, without solutions, tests that call the checks; solutions pass."""
 
-import json
-import re
 import shutil
 from pathlib import Path
 
@@ -13,14 +11,8 @@ from xmllib.cli import main
 from xmllib.evaluation import patch_order
 from xmllib.exercises import CHECKS
 from xmllib.exercises.student_copies import (
-    BEGIN,
-    END,
-    METADATA_KEY,
-    NOTE_ID,
+    CONFIG_CELL,
     stale_copies,
-    student_copies,
-    student_copy,
-    stub_source,
     write_student_copies,
 )
 
@@ -28,114 +20,89 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS, EXERCISES = ROOT / "notebooks", ROOT / "exercises"
 EXERCISE_NOTEBOOKS = ["02_architecture.ipynb", "03_losses.ipynb", "04_phase1_classifier.ipynb",
                       "07_evaluation.ipynb"]
-CHECK_CELL = re.compile(r"^check_(\w+)\((\w+)\)$")
 
 
-def solution(name):
-    return nbformat.read(SOLUTIONS / name, as_version=4)
+def cells(folder, name, kind="code"):
+    return [cell for cell in nbformat.read(folder / name, as_version=4).cells if cell.cell_type == kind]
 
 
 def test_the_committed_student_copies_are_up_to_date():
     assert stale_copies(SOLUTIONS, EXERCISES) == [], "run `make exercises` and commit exercises/"
 
 
-def test_every_exercise_notebook_has_a_copy_and_every_check_is_exercised():
-    copies = student_copies(SOLUTIONS)
-    assert sorted(copies) == EXERCISE_NOTEBOOKS
-    checks = [name for text in copies.values() for name in json.loads(text)["metadata"][METADATA_KEY]["checks"]]
-    assert sorted(checks) == sorted(CHECKS)
+def test_every_check_has_an_otter_test_that_calls_it_through_assert_passes():
+    tests = sorted(path.stem for path in (EXERCISES / "tests").glob("*.py"))
+    assert tests == sorted(CHECKS)
+    for name in tests:
+        source = (EXERCISES / "tests" / f"{name}.py").read_text()
+        assert f"assert_passes(check_{name}, " in source and "@test_case(points=None, hidden=False)" in source
 
 
 @pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
-def test_a_solutions_functions_pass_their_checks(name, capsys):
-    """The code between the markers, run with what the notebook imports for it, passes the check cell after it."""
-    namespace = {"torch": torch, "patch_order": patch_order}
-    checked = []
-    for cell in solution(name).cells:
-        if cell.cell_type == "code" and BEGIN in cell.source:
-            exec(cell.source, namespace)
-        elif cell.cell_type == "code" and CHECK_CELL.match(cell.source):
-            check, function = CHECK_CELL.match(cell.source).groups()
-            assert CHECKS[check](namespace[function]).status == "pass", capsys.readouterr().out
-            checked.append(check)
-    assert checked
-
-
-@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
-def test_a_student_copy_has_stubs_with_hints_no_solution_and_no_outputs(name):
-    notebook = solution(name)
-    copy = student_copy(notebook, name)
-    text = "\n".join(cell.source for cell in copy.cells)
-    assert BEGIN not in text and END not in text
-    solution_lines = [line.strip() for cell in notebook.cells if BEGIN in cell.source
-                      for line in cell.source.split(BEGIN, 1)[1].split(END, 1)[0].splitlines()[1:] if line.strip()]
+def test_a_student_copy_has_stubs_and_check_cells_but_no_solution_nor_outputs(name):
+    solution_lines = [line.strip() for cell in cells(SOLUTIONS, name) if "# BEGIN SOLUTION" in cell.source
+                      for line in cell.source.split("# BEGIN SOLUTION", 1)[1].split("# END SOLUTION", 1)[0]
+                      .splitlines() if line.strip()]
+    copy = cells(EXERCISES, name)
+    text = "\n".join(cell.source for cell in copy)
     assert solution_lines and not any(line in text for line in solution_lines)
-    hints = [line.split(BEGIN + ":", 1)[1].strip() for cell in notebook.cells
-             for line in cell.source.splitlines() if BEGIN in line]
-    stubs = [line.strip() for cell in copy.cells if cell.cell_type == "code"
-             for line in cell.source.splitlines() if "NotImplementedError" in line]
-    assert stubs == [f"raise NotImplementedError({json.dumps(hint)})" for hint in hints]
-    code = [cell for cell in copy.cells if cell.cell_type == "code"]
-    assert all(cell.outputs == [] and cell.execution_count is None and "execution" not in cell.metadata
-               for cell in code)
-    assert copy.cells[1].id == NOTE_ID and f"../notebooks/{name}" in copy.cells[1].source
-    assert f"blob/main/exercises/{name}" in copy.cells[0].source and f"labpath=exercises%2F{name}" in copy.cells[0].source
-    assert f"notebooks/{name}" not in copy.cells[0].source
-    assert [cell.id for cell in copy.cells if cell.id != NOTE_ID] == [cell.id for cell in notebook.cells]
+    assert "SOLUTION" not in text and "assert_passes" not in text
+    questions = [cell.source.split("name: ", 1)[1].split()[0] for cell in cells(SOLUTIONS, name, "raw")
+                 if cell.source.startswith("# BEGIN QUESTION")]
+    assert [cell.source for cell in copy if cell.source.startswith("grader.check")] == [
+        f'grader.check("{question}")' for question in questions]
+    assert [cell.source.splitlines()[-1].strip() for cell in copy if "otter_answer_cell" in cell.metadata.get("tags", [])
+            ] == ["..."] * len(questions)
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in copy)
+    title = cells(EXERCISES, name, "markdown")[0].source
+    assert f"blob/main/exercises/{name}" in title and f"notebooks/{name}" not in title
 
 
-def test_a_stub_keeps_the_indentation_and_the_code_around_it():
-    source = (f"def f(x):\n    y = 1\n    {BEGIN}: add \"one\"\n    return x + y\n    {END}\n\n"
-              f"def g():\n    {BEGIN}: nothing\n    pass\n    {END}\nprint(f)")
-    assert stub_source(source, "cell") == ("def f(x):\n    y = 1\n    raise NotImplementedError(\"add \\\"one\\\"\")\n\n"
-                                           "def g():\n    raise NotImplementedError(\"nothing\")\nprint(f)")
+@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
+def test_a_solutions_functions_pass_their_otter_tests(name, capsys):
+    """The solution cells, run with what the notebook imports for them, pass the test files otter wrote."""
+    from otter.nbmeta_config import NBMetadataConfig
+    from otter.test_files import create_test_file
+
+    namespace = {"torch": torch, "patch_order": patch_order}
+    questions = []
+    for cell in cells(SOLUTIONS, name):
+        if "# BEGIN SOLUTION" in cell.source:
+            exec(cell.source, namespace)
+        elif cell.source.startswith("def test_"):
+            questions.append(cell.source.split("(", 1)[0].removeprefix("def test_"))
+    for question in questions:
+        test = create_test_file(str(EXERCISES / "tests" / f"{question}.py"), NBMetadataConfig())
+        test.run(namespace)
+        assert test.passed_all, test.summary()
+    assert questions and capsys.readouterr().out.count("[PASS]") == len(questions)
 
 
-@pytest.mark.parametrize("source, message", [
-    (f"{BEGIN}: a\n{BEGIN}: b\n{END}", "line 2: # BEGIN SOLUTION inside the block opened at line 1"),
-    (f"x = 1\n{BEGIN}: a\nx = 2", "line 2: # BEGIN SOLUTION without an # END SOLUTION"),
-    (f"x = 1\n{END}", "line 2: # END SOLUTION without a # BEGIN SOLUTION before it"),
-    (f"{BEGIN}\nx = 2\n{END}", "line 1: write the hint after the marker"),
-])
-def test_bad_markers_are_refused_naming_the_cell_and_line(source, message):
-    with pytest.raises(ValueError, match=re.escape(f"03_losses.ipynb, cell 4, {message}")):
-        stub_source(source, "03_losses.ipynb, cell 4")
-
-
-@pytest.fixture
-def solutions(tmp_path):
-    """A folder with two solution notebooks, one of them with exercises."""
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    shutil.copy(SOLUTIONS / "03_losses.ipynb", folder)
-    shutil.copy(SOLUTIONS / "01_data.ipynb", folder)
-    return folder
-
-
-def test_write_student_copies_writes_the_exercise_notebooks_and_removes_orphans(solutions, tmp_path):
-    out = tmp_path / "exercises"
-    out.mkdir()
-    orphan = out / "05_old.ipynb"
-    orphan.write_text((EXERCISES / "02_architecture.ipynb").read_text())
-    own = out / "notes.ipynb"
-    own.write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    assert write_student_copies(solutions, out) == [out / "03_losses.ipynb"]
-    assert not orphan.exists() and own.exists()
-    assert stale_copies(solutions, out) == []
-    (solutions / "03_losses.ipynb").write_text((SOLUTIONS / "02_architecture.ipynb").read_text())
-    assert stale_copies(solutions, out) == ["03_losses.ipynb"]
-
-
-def test_the_cli_writes_and_checks_the_copies(solutions, tmp_path, capsys):
-    out = tmp_path / "exercises"
+def test_the_cli_writes_and_checks_the_copies_and_removes_orphans(tmp_path, capsys):
+    solutions, out = tmp_path / "notebooks", tmp_path / "exercises"
+    solutions.mkdir()
+    shutil.copy(SOLUTIONS / "02_architecture.ipynb", solutions)
+    shutil.copy(SOLUTIONS / "01_data.ipynb", solutions)
     with pytest.raises(SystemExit) as stopped:
         main(["exercises", "--notebooks", str(solutions), "--out", str(out), "--check"])
     assert stopped.value.code == 2
-    assert "are out of date (03_losses.ipynb): run `python -m xmllib exercises`" in capsys.readouterr().err
+    assert "are out of date (02_architecture.ipynb, tests/gate.py)" in capsys.readouterr().err
     assert main(["exercises", "--notebooks", str(solutions), "--out", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == str(out / "03_losses.ipynb")
+    assert capsys.readouterr().out.split() == [str(out / "02_architecture.ipynb"), str(out / "tests" / "gate.py")]
     assert main(["exercises", "--notebooks", str(solutions), "--out", str(out), "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+    shutil.copy(out / "02_architecture.ipynb", out / "05_old.ipynb")
+    (out / "tests" / "old.py").write_text("")
+    (out / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    assert stale_copies(solutions, out) == ["05_old.ipynb", "tests/old.py"]
+    write_student_copies(solutions, out)
+    assert sorted(path.name for path in out.glob("*.ipynb")) == ["02_architecture.ipynb", "notes.ipynb"]
+    assert not (out / "tests" / "old.py").exists()
+
+
+def test_a_notebook_without_an_assignment_configuration_has_no_copy():
+    assert not any(cell.source.startswith(CONFIG_CELL) for cell in cells(SOLUTIONS, "01_data.ipynb", "raw"))
+    assert not (EXERCISES / "01_data.ipynb").exists()
 
 
 def test_the_cli_says_where_the_solutions_are_missing(tmp_path, capsys):

@@ -1,4 +1,12 @@
-"""The grader: a row per notebook, whether it passes, fails, raises, is not a notebook or runs too long."""
+"""Grading a fake class end to end: otter assign's autograders, `python -m xmllib grade` (otter run on each).
+
+One correct submission of each assignment, one per typical mistake the checks cover, one
+whose function raises, one too slow, one empty file, one that is not JSON: each gets its
+row with the expected scores, and the check's report in its feedback.
+"""
+
+import time
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -6,96 +14,142 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from xmllib.cli import main
-from xmllib.exercises import CHECKS
-from xmllib.exercises.grading import GRADE_COLUMNS, check_reports, expected_checks, grade
-from xmllib.exercises.student_copies import METADATA_KEY
+from xmllib.exercises.grading import GRADES, SUMMARIES
+from xmllib.exercises.student_copies import otter_assign
 
-AOPC = "def aopc(curves):\n    return (curves[:, :1] - curves).mean(dim=0).cumsum(dim=0) / torch.arange(1, curves.shape[1] + 1)"
-AOPC_WRONG = "def aopc(curves):\n    return (curves[:, :1] - curves).mean(dim=0).cumsum(dim=0)"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+IMPORTS = "import torch\nimport torch.nn.functional as F\nfrom xmllib.evaluation import patch_order"
+GATE = "def apply_gate(features, heatmap):\n    return features * F.{pool}(heatmap, features.shape[-2:])"
+SPARSITY = "def sparsity(z):\n    return {body}"
+CONTIGUITY = ("def contiguity(z):\n    return (z[:, 1:] - z[:, :-1]).abs().mean(dim=(1, 2)) "
+              "+ (z[:, :, 1:] - z[:, :, :-1]).abs().mean(dim=(1, 2))")
+WEAKLY = ("def weakly_supervised(z, mask, eps=1e-6):\n    outside = 1 - mask\n"
+          "    return ((outside * z).sum(dim=(1, 2)) / (outside.sum(dim=(1, 2)) + eps)).abs()")
+FREEZE = ("def prepare_phase(model, phase):\n    trains = {{1: (False, True), 2: (True, False), 3: (True, True)}}[phase]\n"
+          "    for part, part_trains in zip((model.explainer, model.classifier), trains):\n"
+          "        part.requires_grad_(part_trains)\n{mode}")
+MORF = """def morf_curve(model, images, heatmaps, patch_size, steps):
+    order = patch_order({sign}heatmaps, patch_size)
+    per_row = images.shape[-1] // patch_size
+    perturbed = images.clone()
+    with torch.no_grad():
+        first = model(images)[0].softmax(dim=1)
+        predicted = first.argmax(dim=1, keepdim=True)
+        curve = [first.gather(1, predicted)]
+        for k in range(steps):
+            for i, patch in enumerate(order[:, k].tolist()):
+                top, left = (patch // per_row) * patch_size, (patch % per_row) * patch_size
+                perturbed[i, :, top:top + patch_size, left:left + patch_size] = 0.0
+            curve.append(model(perturbed)[0].softmax(dim=1).gather(1, predicted))
+    return torch.cat(curve, dim=1)"""
+AOPC = "def aopc(curves):\n    return (curves[:, :1] - curves).mean(dim=0).cumsum(dim=0){norm}"
 POMPOM = ("def pompom(heatmaps, masks, eps=1e-6):\n    outside = 1 - masks\n"
           "    return ((outside * heatmaps) > eps).sum(dim=(1, 2, 3)) / ((outside > eps).sum(dim=(1, 2, 3)) + eps)")
-POMPOM_STUB = "def pompom(heatmaps, masks, eps=1e-6):\n    raise NotImplementedError(\"count the pixels outside\")"
+RIGHT = {"sparsity": SPARSITY.format(body="z.abs().mean(dim=(1, 2))"), "freeze": FREEZE.format(mode="        part.train(part_trains)"),
+         "aopc": AOPC.format(norm=" / torch.arange(1, curves.shape[1] + 1)"), "morf": MORF.format(sign="")}
+
+# assignment: {submission: (its cells, the expected score of each question, words its feedback must hold)}
+CLASS = {
+    "02_architecture": {
+        "correct": ([GATE.format(pool="adaptive_avg_pool2d")], {"gate": 1}, ["gate results: All test cases passed!"]),
+        "max_pooling": ([GATE.format(pool="adaptive_max_pool2d")], {"gate": 0},
+                        ["every value is 16 times the expected one", "(max pooling would open it fully)"]),
+    },
+    "03_losses": {
+        "correct": ([RIGHT["sparsity"], CONTIGUITY, WEAKLY], {"sparsity_loss": 1, "contiguity_loss": 1,
+                                                            "weakly_supervised_loss": 1}, []),
+        "sum": ([SPARSITY.format(body="z.abs().sum(dim=(1, 2))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
+                ["every value is 24 times the expected one", "not their sum"]),
+        "no_abs": ([SPARSITY.format(body="z.mean(dim=(1, 2))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
+                   ["the opposite sign", "absolute values |z|"]),
+        "wrong_axis": ([SPARSITY.format(body="z.abs().mean(dim=(0, 1))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
+                       ["not over the batch (dim 0)"]),
+        "raises": ([SPARSITY.format(body="z.abs().mean(dim=5)"), CONTIGUITY], {"sparsity_loss": 0,
+                                                                              "weakly_supervised_loss": 0},
+                   ["your function raised IndexError", "weakly_supervised_loss"]),
+        "slow": ([RIGHT["sparsity"], "import time\ntime.sleep(600)"], {"sparsity_loss": 0}, []),
+    },
+    "04_phase1_classifier": {
+        "correct": ([RIGHT["freeze"]], {"freeze": 1}, []),
+        "no_eval": ([FREEZE.format(mode="")], {"freeze": 0}, ["BatchNorm running statistics keep changing"]),
+    },
+    "07_evaluation": {
+        "correct": ([RIGHT["morf"], RIGHT["aopc"], POMPOM], {"morf_curve": 1, "aopc": 1, "pompom": 1}, []),
+        "least_relevant_first": ([MORF.format(sign="-"), RIGHT["aopc"], POMPOM], {"morf_curve": 0, "aopc": 1},
+                                 ["heatmaps with one hot patch", "most relevant patches (highest mean heatmap first)"]),
+        "aopc_not_normalised": ([RIGHT["morf"], AOPC.format(norm=""), POMPOM], {"aopc": 0, "morf_curve": 1},
+                                ["got:      [0, 1, 2, 3]", "divided by L + 1"]),
+    },
+}
+TIMEOUT = 60
 
 
-def submission(folder, name, *cells, checks=("morf_curve", "aopc", "pompom")):
-    """A small student notebook: the imports, then `cells`, with the metadata of a student copy."""
-    notebook = new_notebook(cells=[new_code_cell("import torch\nfrom xmllib.exercises import check_aopc, check_pompom"),
-                                   *(new_code_cell(source) for source in cells)])
-    notebook.metadata[METADATA_KEY] = {"solution": "notebooks/07_evaluation.ipynb", "checks": list(checks)}
-    path = folder / name
-    nbformat.write(notebook, path)
+def submission(folder, name, cells):
+    """A student's notebook holding only the imports and the cells given."""
+    path = folder / f"{name}.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(IMPORTS), *map(new_code_cell, cells)],
+                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}}), path)
     return path
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """The grader's table (through the CLI) for a correct submission, a wrong one that raises, and a broken one."""
-    folder = tmp_path_factory.mktemp("submissions")
-    paths = [
-        submission(folder, "alice.ipynb", AOPC, "check_aopc(aopc)", POMPOM, "check_pompom(pompom)"),
-        submission(folder, "bob.ipynb", AOPC_WRONG, "check_aopc(aopc)", "1 / 0", POMPOM_STUB, "check_pompom(pompom)"),
-        folder / "carol.ipynb",
-    ]
-    paths[-1].write_text("{ this is not a notebook")
-    out = folder / "grades.csv"
-    assert main(["grade", *map(str, paths), "--out", str(out), "--timeout", "120"]) == 0
-    return pd.read_csv(out, keep_default_na=False).set_index("notebook"), folder
+    """Each assignment's autograder from `otter assign`, and its fake class graded through the CLI."""
+    results, seconds = {}, {}
+    for assignment, students in CLASS.items():
+        folder = tmp_path_factory.mktemp(assignment)
+        otter_assign(NOTEBOOKS / f"{assignment}.ipynb", folder / "dist")
+        autograder = next((folder / "dist" / "autograder").glob("*.zip"))
+        submissions = folder / "submissions"
+        submissions.mkdir()
+        for name, (cells, _, _) in students.items():
+            submission(submissions, name, cells)
+        if assignment == "03_losses":
+            (submissions / "empty.ipynb").write_text("")
+            (submissions / "not_json.ipynb").write_text("{ this is not a notebook")
+        began = time.monotonic()
+        assert main(["grade", str(submissions), "--autograder", str(autograder), "--out", str(folder / "grades"),
+                     "--timeout", str(TIMEOUT)]) == 0
+        seconds[assignment] = time.monotonic() - began
+        table = pd.read_csv(folder / "grades" / GRADES, keep_default_na=False).set_index("file")
+        results[assignment] = (table, folder / "grades" / SUMMARIES)
+    print(f"grading seconds per assignment: {seconds}")
+    return results
 
 
-def row(graded, name):
-    table, folder = graded
-    return table.loc[str(folder / name)]
+CASES = [(assignment, name) for assignment, students in CLASS.items() for name in students]
 
 
-def test_the_table_has_a_row_per_notebook_and_a_column_per_check(graded):
-    table, _ = graded
-    assert list(table.reset_index().columns) == GRADE_COLUMNS
-    assert [name.rsplit("/", 1)[1] for name in table.index] == ["alice.ipynb", "bob.ipynb", "carol.ipynb"]
-
-
-def test_a_correct_submission_passes_its_checks(graded):
-    alice = row(graded, "alice.ipynb")
-    assert (alice.status, alice.detail) == ("ran", "")
-    assert (alice.aopc, alice.pompom, alice.morf_curve) == ("pass", "pass", "missing")
-    assert (alice.passed, alice.failed, alice.missing) == (2, 0, 1)
-    assert all(alice[name] == "" for name in CHECKS if name not in ("aopc", "pompom", "morf_curve"))
-
-
-def test_a_wrong_submission_fails_a_stub_is_missing_and_a_cell_that_raises_does_not_stop_it(graded):
-    bob = row(graded, "bob.ipynb")
-    assert (bob.status, bob.aopc, bob.pompom) == ("ran", "fail", "missing")
-    assert (bob.passed, bob.failed, bob.missing) == (0, 1, 2)
-    assert bob.detail == "1 cell(s) raised, first cell 3: ZeroDivisionError: division by zero"
+@pytest.mark.parametrize("assignment, name", CASES)
+def test_each_submission_gets_its_scores_and_the_checks_report_as_feedback(graded, assignment, name):
+    table, summaries = graded[assignment]
+    cells, scores, words = CLASS[assignment][name]
+    row = table.loc[f"{name}.ipynb"]
+    questions = [column for column in table.columns if column not in ("total_points_earned", "percent_correct",
+                                                                       "grading_status")]
+    expected = {question: scores.get(question, 1) for question in questions}
+    if name == "slow":
+        assert row.grading_status == f"timed out after {TIMEOUT} s"
+        expected = dict.fromkeys(questions, 0)
+    else:
+        assert row.grading_status == "Completed"
+    assert {question: row[question] for question in questions} == expected
+    assert row.total_points_earned == sum(expected.values())
+    feedback = (summaries / f"{name}.txt").read_text()
+    assert all(word in feedback for word in words), feedback
 
 
 def test_a_file_that_is_not_a_notebook_gets_a_row_saying_so(graded):
-    carol = row(graded, "carol.ipynb")
-    assert carol.status == "unreadable" and carol.detail.startswith("not a readable notebook (NotJSONError")
-    assert (carol.passed, carol.failed, carol.missing) == (0, 0, 0)
+    table, summaries = graded["03_losses"]
+    for name, error in [("empty", "NotJSONError"), ("not_json", "NotJSONError")]:
+        row = table.loc[f"{name}.ipynb"]
+        assert row.grading_status.startswith(f"not graded: nbformat.reader.{error}") and row.total_points_earned == 0
+        assert (summaries / f"{name}.txt").read_text().startswith(f"{name}.ipynb: not graded")
 
 
-def test_a_slow_notebook_is_stopped_and_graded_on_what_it_reported(tmp_path):
-    slow = submission(tmp_path, "slow.ipynb", AOPC, "check_aopc(aopc)", "import time\ntime.sleep(600)")
-    lines = []
-    table = grade([slow], tmp_path / "grades.csv", timeout=10, log=lines.append)
-    assert table.loc[0, "status"] == "timed out" and table.loc[0, "detail"].startswith("stopped after 10 s, in cell")
-    assert table.loc[0, "seconds"] < 60
-    assert lines[0] == f"grading {slow}" and lines[1].startswith("  timed out:")
-    assert (tmp_path / "grades.csv").is_file()
-
-
-def test_the_checks_a_notebook_should_report_come_from_its_metadata_or_its_calls():
-    notebook = new_notebook(cells=[new_code_cell("check_gate(apply_gate)\ncheck_unknown(f)")])
-    assert expected_checks(notebook) == ["gate"]
-    notebook.metadata[METADATA_KEY] = {"checks": ["freeze", "not a check"]}
-    assert expected_checks(notebook) == ["freeze"]
-
-
-def test_only_well_formed_reports_count():
-    from xmllib.exercises import CHECK_MIME_TYPE
-
-    cell = new_code_cell("")
-    cell.outputs = [nbformat.v4.new_output("display_data", {CHECK_MIME_TYPE: report}) for report in (
-        {"check": "gate", "status": "fail"}, {"check": "gate", "status": "pass"},
-        {"check": "gate", "status": "great"}, {"check": "who", "status": "pass"}, "text")]
-    assert check_reports(new_notebook(cells=[cell])) == {"gate": "pass"}
+def test_a_failed_check_is_graded_with_its_full_report(graded):
+    _, summaries = graded["03_losses"]
+    feedback = (summaries / "sum.txt").read_text()
+    assert "[FAIL] sparsity_loss: differs from xmllib's reference on 5 of 6 inputs" in feedback
+    assert "expected: [1, 1]" in feedback and "got:      [24, 24]" in feedback

@@ -92,22 +92,24 @@ def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_classroom_arguments(commands: Any) -> None:
-    """`exercises` (write the student copies of the notebooks) and `grade NOTEBOOK...` (docs/teachers.md)."""
+    """`exercises` (otter assign: the student copies) and `grade SUBMISSION...` (otter run on each; docs/teachers.md)."""
     defaults = argparse.ArgumentDefaultsHelpFormatter
     exercises = commands.add_parser("exercises", formatter_class=defaults,
-                                    help="write the student copies of the solution notebooks: marked solution "
-                                         "code replaced by stubs, outputs cleared")
+                                    help="write the student copies of the tutorial notebooks and their tests with "
+                                         "otter assign (needs the [teach] extra)")
     exercises.add_argument("--notebooks", default="notebooks", help="folder of the solution notebooks")
     exercises.add_argument("--out", default="exercises", help="folder of the student copies")
     exercises.add_argument("--check", action="store_true",
                            help="write nothing; fail (exit status 2) if the student copies are out of date")
     grade = commands.add_parser("grade", formatter_class=defaults,
-                                help="run students' notebooks and write a CSV of which checks pass, one row each")
-    grade.add_argument("notebooks", nargs="+", help="the students' notebooks")
-    grade.add_argument("--out", default="grades.csv", help="CSV to write")
-    grade.add_argument("--timeout", type=float, default=600.0, help="seconds each notebook may run in all")
-    grade.add_argument("--workdir", default=None,
-                       help="folder the notebooks run in, sharing its cache/ (default: each notebook's own folder)")
+                                help="grade submissions with otter run, in parallel and without Docker: "
+                                     "final_grades.csv and grading-summaries/ as otter grade writes them")
+    grade.add_argument("submissions", nargs="+", help="the students' notebooks, or folders of them")
+    grade.add_argument("--autograder", required=True, help="the autograder zip that otter assign wrote")
+    grade.add_argument("--out", default="grades", help="folder of final_grades.csv and grading-summaries/")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds each submission may run in all")
+    grade.add_argument("--workers", type=int, default=None,
+                       help="submissions graded at once (default: one per core)")
 
 
 def add_polygon_arguments(parser: argparse.ArgumentParser) -> None:
@@ -294,8 +296,8 @@ def run_exercises(args: argparse.Namespace) -> None:
 def run_grade(args: argparse.Namespace) -> None:
     from xmllib.exercises.grading import grade
 
-    grade(args.notebooks, args.out, timeout=args.timeout, workdir=args.workdir)
-    print(f"grades: {args.out}")
+    grade(args.submissions, args.autograder, args.out, timeout=args.timeout, workers=args.workers)
+    print(f"grades: {Path(args.out) / 'final_grades.csv'}, feedback: {Path(args.out) / 'grading-summaries'}")
 
 
 COMMANDS = {"data": run_data, "train": run_train, "test": run_test, "diagnose": run_diagnose, "explain": run_explain,

@@ -1,12 +1,13 @@
-"""Classroom exercises: checks of the pieces students write, their student copies, and the grader.
+"""Classroom exercises: checks of the pieces students write, their student copies, and grading.
 
 In a notebook, after writing a function: `xmllib.exercises.check_sparsity_loss(sparsity)`
 and so on. Each check compares the function with the package's reference on several
-inputs and prints either a pass or the first difference with a hint.
+inputs and prints either a pass or the first difference with a hint. The exercises are
+otter-grader assignments whose tests call the checks through `assert_passes`.
 See docs/teachers.md.
 """
 
-from xmllib.exercises.checking import CHECK_MIME_TYPE, STATUSES, CheckResult
+from xmllib.exercises.checking import STATUSES, CheckResult, assert_passes
 from xmllib.exercises.evaluation_checks import check_aopc, check_morf_curve, check_pompom
 from xmllib.exercises.loss_checks import check_contiguity_loss, check_sparsity_loss, check_weakly_supervised_loss
 from xmllib.exercises.model_checks import check_freeze, check_gate
@@ -25,9 +26,9 @@ CHECKS = {
 
 __all__ = [
     "CHECKS",
-    "CHECK_MIME_TYPE",
     "STATUSES",
     "CheckResult",
+    "assert_passes",
     "check_aopc",
     "check_contiguity_loss",
     "check_freeze",

@@ -5,15 +5,18 @@ and reports the first input on which they differ: what the input is, the expecte
 and the obtained values, what kind of difference it is, and the input's hint. It
 shows values only, never the reference's code.
 
-The report is printed in a plain Python session; in a notebook it is displayed, with
-a machine-readable copy under `CHECK_MIME_TYPE` that the grader collects from the
-executed notebook. The check also returns it, as a `CheckResult`.
+The report is printed in a plain Python session and displayed in a notebook; the check
+also returns it, as a `CheckResult`. `assert_passes` is the form the graders' tests take
+(otter-grader's, docs/teachers.md): it raises AssertionError with the report unless the
+check passes, so the feedback a student gets from the grader is the check's text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,7 +24,6 @@ from IPython import get_ipython
 from IPython.display import display
 from torch import Tensor
 
-CHECK_MIME_TYPE = "application/vnd.xmllib.check+json"
 STATUSES = ("pass", "fail", "missing")
 LABELS = {"pass": "PASS", "fail": "FAIL", "missing": "NOT DONE"}
 RTOL, ATOL = 1e-4, 1e-5
@@ -29,6 +31,14 @@ SHOWN_VALUES = 8
 
 Outcome = Callable[[Callable[..., Any], "Case"], Any]
 Compare = Callable[[Any, Any], "str | None"]
+REPORTING: ContextVar[bool] = ContextVar("reporting", default=True)
+
+
+def _stub() -> None: ...
+
+
+STUB_CODE = _stub.__code__.co_code
+"""The bytecode of a function whose body is `...` (or `pass`): what a student copy holds before it is written."""
 
 
 class WrongOutput(Exception):
@@ -60,12 +70,43 @@ class CheckResult:
 
 
 def report(result: CheckResult) -> CheckResult:
-    """Print the result's message, or display it in a notebook with its machine-readable copy."""
+    """Print the result's message, or display it in a notebook (neither inside `unreported`)."""
+    if not REPORTING.get():
+        return result
     if get_ipython() is None:
         print(result.message)
     else:
-        display({"text/plain": result.message, CHECK_MIME_TYPE: asdict(result)}, raw=True)
+        display({"text/plain": result.message}, raw=True)
     return result
+
+
+@contextmanager
+def unreported() -> Iterator[None]:
+    """Within this block, checks return their result without printing or displaying it."""
+    token = REPORTING.set(False)
+    try:
+        yield
+    finally:
+        REPORTING.reset(token)
+
+
+def assert_passes(check: Callable[[Callable[..., Any]], CheckResult], function: Callable[..., Any]) -> CheckResult:
+    """Run `check(function)`: show its report when it passes, else raise AssertionError with the report.
+
+    The body of an otter-grader test: the grader's feedback is then the check's report,
+    shown once whether the student or the teacher's grading run calls it.
+    """
+    with unreported():
+        result = check(function)
+    if result.status != "pass":
+        raise AssertionError(result.message)
+    return report(result)
+
+
+def is_stub(function: Callable[..., Any]) -> bool:
+    """Whether `function` is a Python function whose body does nothing (`...` or `pass`): not written yet."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_code == STUB_CODE
 
 
 def require_function(check: str, function: Any) -> None:
@@ -154,6 +195,9 @@ def run_check(
     returns None when they agree.
     """
     require_function(check, function)
+    if is_stub(function):
+        message = f"[{LABELS['missing']}] {check}: not written yet: its body is still `...`"
+        return report(CheckResult(check, "missing", message))
     differing: list[tuple[Case, str]] = []
     for case in cases:
         expected = outcome(reference, case)

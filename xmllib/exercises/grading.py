@@ -1,143 +1,127 @@
-"""The grader: run students' notebooks and tabulate which checks pass, one row per notebook.
+"""Grading a class: otter-grader's `otter run` on every submission of a folder, in parallel, without Docker.
 
-Each notebook runs in a fresh kernel (nbclient), cell after cell and past cells that
-raise, within a time limit for the whole notebook. The checks' reports are read from
-its outputs (`CHECK_MIME_TYPE`). A notebook that cannot be read, runs too long or
-kills its kernel still gets its row, saying why; the grader goes on to the next.
+`otter grade`, otter's command for a folder, runs each submission in a Docker container
+built from an image it downloads; `otter run` grades one submission on this machine.
+`grade` runs `otter run` on each submission in its own process, as many at once as there
+are cores, each within a time limit, and writes otter grade's output: `final_grades.csv`
+(a score per question, the total, the percentage, a grading status) and
+`grading-summaries/<submission>.txt` (the feedback of every test: the checks' reports).
+A submission that is not a notebook, kills its kernel or runs too long gets its row, with
+zeros and the reason in `grading_status`; the others are graded all the same.
 
-Running a notebook runs its code: grade submissions in a container or an account
-that holds nothing else.
+Grading runs the students' code: run it in a container or an account that holds nothing else.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import pandas as pd
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
 
-from xmllib.exercises import CHECK_MIME_TYPE, CHECKS, STATUSES
-from xmllib.exercises.student_copies import METADATA_KEY, checks_called
-
-RAN, TIMED_OUT, KERNEL_DIED, UNREADABLE, NOT_RUN = "ran", "timed out", "kernel died", "unreadable", "not run"
-GRADE_COLUMNS = ["notebook", "status", "detail", "passed", "failed", "missing", "seconds", *CHECKS]
-KERNEL = "python3"
-"""The kernel every notebook runs in: IPython on the grader's own Python, whatever kernel the notebook names."""
+GRADES = "final_grades.csv"
+SUMMARIES = "grading-summaries"
+COMPLETED = "Completed"
+TOTAL, PERCENT, STATUS = "total_points_earned", "percent_correct", "grading_status"
+POINTS = re.compile(r"^points\s*=\s*([0-9.]+)\s*$", re.MULTILINE)
 
 
 @dataclass
-class Execution:
-    """A notebook after its run: its cells with their outputs, how the run ended, and how long it took."""
+class Graded:
+    """One submission's grading: its scores by question, the feedback of each, and how the run ended."""
 
-    notebook: NotebookNode
+    file: str
     status: str
-    detail: str
-    seconds: float
+    scores: dict[str, float] = field(default_factory=dict)
+    feedback: dict[str, str] = field(default_factory=dict)
 
 
-def read_notebook(path: str | Path) -> NotebookNode:
-    """The notebook at `path`, or a ValueError saying why it is not one."""
-    try:
-        notebook = nbformat.read(path, as_version=4)
-        nbformat.validate(notebook)
-    except Exception as error:  # a missing file, not JSON, not a notebook: the grader reports them all alike
-        reason = str(error).splitlines()[0] if str(error) else ""
-        raise ValueError(f"not a readable notebook ({type(error).__name__}: {reason})") from None
-    return notebook
+def points_possible(autograder: str | Path) -> dict[str, float]:
+    """The points of each question of an otter autograder zip, read from its tests/*.py files."""
+    with zipfile.ZipFile(autograder) as archive:
+        tests = [name for name in archive.namelist() if re.fullmatch(r"tests/\w+\.py", name)]
+        points = {Path(name).stem: POINTS.search(archive.read(name).decode("utf-8")) for name in tests}
+    return {question: float(match.group(1)) if match else 1.0 for question, match in sorted(points.items())}
 
 
-def execute_notebook(notebook: NotebookNode, cwd: str | Path, timeout: float) -> Execution:
-    """Run every cell of `notebook` (in place) in a fresh kernel started in `cwd`, `timeout` seconds in all.
-
-    Cells that raise leave their error among their outputs and the run goes on. The time
-    limit counts from the kernel's start to the end of the last cell.
-    """
-    client = NotebookClient(notebook, kernel_name=KERNEL, allow_errors=True, shutdown_kernel="immediate",
-                            resources={"metadata": {"path": str(cwd)}})
-    began = time.monotonic()
-    status, detail, index = RAN, "", 0
-    try:
-        with client.setup_kernel():
-            deadline = began + timeout
-            for index, cell in enumerate(notebook.cells):
-                client.timeout = max(1, math.ceil(deadline - time.monotonic()))
-                client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-    except CellTimeoutError:
-        status, detail = TIMED_OUT, f"stopped after {timeout:g} s, in cell {index}"
-    except DeadKernelError:
-        status, detail = KERNEL_DIED, f"the kernel died in cell {index}"
-    return Execution(notebook, status, detail, time.monotonic() - began)
+def last_line(text: str) -> str:
+    """The last non-empty line of `text` (an error's summary), or "" when there is none."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
-def cell_errors(notebook: NotebookNode) -> list[str]:
-    """'cell N: Name: message' for every error among the outputs of the notebook's cells."""
-    return [f"cell {index}: {output.ename}: {output.evalue}"
-            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-            for output in cell.get("outputs", []) if output.output_type == "error"]
+def otter_run(submission: Path, autograder: Path, timeout: float) -> Graded:
+    """Grade one submission with `otter run` in a process of its own, stopped (with its kernel) after `timeout` s."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder), "-o", out,
+                   str(submission)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        try:
+            _, errors = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return Graded(submission.name, f"timed out after {timeout:g} s")
+        results = Path(out) / "results.json"
+        if process.returncode != 0 or not results.is_file():
+            return Graded(submission.name, f"not graded: {last_line(errors) or f'exit status {process.returncode}'}")
+        tests = [test for test in json.loads(results.read_text(encoding="utf-8"))["tests"] if "score" in test]
+    return Graded(submission.name, COMPLETED, {test["name"]: float(test["score"]) for test in tests},
+                  {test["name"]: test.get("output", "") for test in tests})
 
 
-def check_reports(notebook: NotebookNode) -> dict[str, str]:
-    """The status each check reported in the notebook's outputs, by check name (the last report counts)."""
-    reports = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            report = output.get("data", {}).get(CHECK_MIME_TYPE)
-            if isinstance(report, dict) and report.get("check") in CHECKS and report.get("status") in STATUSES:
-                reports[report["check"]] = report["status"]
-    return reports
-
-
-def expected_checks(notebook: NotebookNode) -> list[str]:
-    """The checks a notebook should report: those its metadata lists (student copies), else those it calls."""
-    listed = notebook.metadata.get(METADATA_KEY, {}).get("checks")
-    return [name for name in listed if name in CHECKS] if isinstance(listed, list) else checks_called(notebook)
-
-
-def grade_notebook(path: str | Path, timeout: float, workdir: str | Path | None = None) -> dict[str, object]:
-    """One row of GRADE_COLUMNS for the notebook at `path`, run in `workdir` (default: the notebook's folder).
-
-    Each check the notebook should report is "pass", "fail" or "missing" (not written, or
-    never reached); checks it does not hold are left empty.
-    """
-    path = Path(path)
-    row: dict[str, object] = {"notebook": str(path), "detail": "", "seconds": 0.0}
-    try:
-        notebook = read_notebook(path)
-    except ValueError as error:
-        return {**row, "status": UNREADABLE, "detail": str(error), "passed": 0, "failed": 0, "missing": 0}
-    expected = expected_checks(notebook)
-    try:
-        execution = execute_notebook(notebook, workdir or path.resolve().parent, timeout)
-        row.update(status=execution.status, detail=execution.detail, seconds=round(execution.seconds, 1))
-    except Exception as error:  # a kernel that does not start, and the like: the row says so, the grader goes on
-        row.update(status=NOT_RUN, detail=f"{type(error).__name__}: {error}")
-    errors = cell_errors(notebook)
-    if errors:
-        row["detail"] = "; ".join(filter(None, [str(row["detail"]), f"{len(errors)} cell(s) raised, first {errors[0]}"]))
-    reports = check_reports(notebook)
-    statuses = {name: reports.get(name, "missing") for name in dict.fromkeys([*expected, *reports])}
-    counts = {status: sum(value == status for value in statuses.values()) for status in STATUSES}
-    return {**row, "passed": counts["pass"], "failed": counts["fail"], "missing": counts["missing"],
-            **{name: statuses.get(name, "") for name in CHECKS}}
-
-
-def grade(paths: Iterable[str | Path], out: str | Path, timeout: float = 600.0, workdir: str | Path | None = None,
-          log: Callable[[str], object] = print) -> pd.DataFrame:
-    """Grade each notebook and write the table to the CSV `out` (rewritten after every notebook); returns it."""
+def grades_table(graded: list[Graded], possible: dict[str, float]) -> pd.DataFrame:
+    """otter grade's table: a row per submission, a column per question, the total, percentage and status."""
     rows = []
-    for path in paths:
-        log(f"grading {path}")
-        rows.append(grade_notebook(path, timeout, workdir))
-        table = pd.DataFrame(rows, columns=GRADE_COLUMNS)
-        table.to_csv(out, index=False)
-        last = rows[-1]
-        log(f"  {last['status']}: {last['passed']} passed, {last['failed']} failed, {last['missing']} missing"
-            + (f" ({last['detail']})" if last["detail"] else ""))
-    return pd.DataFrame(rows, columns=GRADE_COLUMNS)
+    for result in graded:
+        scores = {question: result.scores.get(question, 0.0) for question in possible}
+        total = sum(scores.values())
+        rows.append({"file": result.file, **scores, TOTAL: total,
+                     PERCENT: round(100 * total / sum(possible.values()), 1), STATUS: result.status})
+    return pd.DataFrame(rows, columns=["file", *possible, TOTAL, PERCENT, STATUS])
+
+
+def summary(result: Graded) -> str:
+    """The feedback of one submission: its status, then each question's test output."""
+    return "\n\n".join([f"{result.file}: {result.status}", *result.feedback.values()]) + "\n"
+
+
+def submissions_in(paths: Iterable[str | Path]) -> list[Path]:
+    """The submissions named: files as they are, folders as the .ipynb files in them."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        found.extend(sorted(path.glob("*.ipynb")) if path.is_dir() else [path])
+    return found
+
+
+def grade(paths: Iterable[str | Path], autograder: str | Path, out: str | Path, timeout: float = 600.0,
+          workers: int | None = None, log: Callable[[str], object] = print) -> pd.DataFrame:
+    """Grade the submissions in `paths` (files or folders) against the otter autograder zip `autograder`.
+
+    Writes `out`/final_grades.csv and `out`/grading-summaries/, and returns the table.
+    `workers` submissions are graded at once (default: one per core).
+    """
+    autograder, folder = Path(autograder), Path(out)
+    possible = points_possible(autograder)
+    submissions = submissions_in(paths)
+    (folder / SUMMARIES).mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        graded = []
+        for result in pool.map(lambda path: otter_run(path, autograder, timeout), submissions):
+            graded.append(result)
+            log(f"{result.file}: {result.status}, {sum(result.scores.values()):g} / {sum(possible.values()):g}")
+            (folder / SUMMARIES / f"{Path(result.file).stem}.txt").write_text(summary(result), encoding="utf-8")
+    table = grades_table(graded, possible)
+    table.to_csv(folder / GRADES, index=False)
+    return table

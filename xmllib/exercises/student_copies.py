@@ -1,110 +1,79 @@
-"""Student copies of the solution notebooks: marked solution code replaced by stubs, outputs cleared.
+"""Student copies of the tutorial notebooks, made by otter-grader's `otter assign` (docs/teachers.md).
 
-A solution notebook (notebooks/NN_name.ipynb) marks the code a student is to write:
+The exercises are written in otter's assignment format in the tutorial notebooks
+(notebooks/NN_name.ipynb): raw cells open and close each question, its solution and its
+tests, and the solution code sits between `# BEGIN SOLUTION` and `# END SOLUTION` lines
+(nbgrader reads the same lines). `otter assign` turns the solution code into `...`, the
+tests into a `grader.check("<question>")` cell, and writes each question's test file.
 
-    def sparsity(z):
-        # BEGIN SOLUTION: the mean of |z| over each heatmap's pixels, one value per heatmap
-        return z.abs().mean(dim=(1, 2))
-        # END SOLUTION
-
-In its student copy (exercises/NN_name.ipynb) each marked block, markers included,
-becomes `raise NotImplementedError("<hint>")`, indented as the BEGIN line. The copy
-also loses its outputs, points its Colab and Binder badges at itself, says what it is
-in a note under its title, and records in its metadata (under METADATA_KEY) the
-solution it comes from and the checks it runs, for the grader.
-
-The solution notebooks are the one source: `write_student_copies` regenerates the
-copies and `stale_copies` names those that are out of date (a test runs it).
+`write_student_copies` runs it on every notebook that holds an assignment configuration
+and keeps what students get in exercises/: the notebooks and one tests/ folder for all of
+them. A few things are made stable, so that the committed copies can be compared with
+fresh ones (`stale_copies`, run by a test): the cells otter adds get ids that say what
+they are, the run's timings and widget state are dropped, and the Colab and Binder badges
+point at the student copy.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
-from xmllib.exercises import CHECKS
-
-BEGIN = "# BEGIN SOLUTION"
-END = "# END SOLUTION"
-METADATA_KEY = "xmllib_exercise"
-NOTE_ID = "exercise-note"
+CONFIG_CELL = "# ASSIGNMENT CONFIG"
 SOLUTIONS_DIR = Path("notebooks")
 EXERCISES_DIR = Path("exercises")
-CHECK_CALL = re.compile(r"\bcheck_(\w+)\(")
-NOTE = (
-    "**Exercises.** This is the student copy of [`notebooks/{name}`](../notebooks/{name}). Each cell marked "
-    "*Exercise* holds a function for you to write in place of its `raise NotImplementedError(...)`, whose message "
-    "is a hint; the check cell after it runs your function on several inputs, edge cases included, and tells you "
-    "what differs. The rest of the notebook uses the package's tested copy, so it runs whether or not your "
-    "functions are written yet."
-)
+TESTS = "tests"
+CHECK_CELL = re.compile(r'^grader\.check\("(\w+)"\)$')
+ADDED_CELL_IDS = {"%pip install": "otter-install", "# Initialize Otter": "otter-init"}
+"""Ids of the cells otter adds at the top, by the start of their source; check cells get `otter-check-<question>`."""
 
 
-def stub_source(source: str, where: str) -> str:
-    """`source` with each marked solution block replaced by a stub that raises NotImplementedError with its hint.
+def has_assignment(notebook: NotebookNode) -> bool:
+    """Whether `notebook` holds an otter assignment configuration (a raw cell opening with CONFIG_CELL)."""
+    return any(cell.cell_type == "raw" and cell.source.startswith(CONFIG_CELL) for cell in notebook.cells)
 
-    `where` names the cell in error messages (an unclosed, nested or hint-less marker).
+
+def otter_assign(solution: Path, out: Path) -> Path:
+    """Run `otter assign` on the notebook `solution` into the folder `out`; returns the student folder.
+
+    The solutions' tests are not run here (the test suite runs them, tests/test_exercises_copies.py).
     """
-    kept: list[str] = []
-    opened: int | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker.startswith(BEGIN):
-            if opened is not None:
-                raise ValueError(f"{where}, line {number}: {BEGIN} inside the block opened at line {opened}")
-            hint = marker[len(BEGIN):].lstrip(":").strip()
-            if not hint:
-                raise ValueError(f"{where}, line {number}: write the hint after the marker: '{BEGIN}: <hint>'")
-            indent = line[: len(line) - len(line.lstrip())]
-            kept.append(f"{indent}raise NotImplementedError({json.dumps(hint, ensure_ascii=False)})")
-            opened = number
-        elif marker == END:
-            if opened is None:
-                raise ValueError(f"{where}, line {number}: {END} without a {BEGIN} before it")
-            opened = None
-        elif opened is None:
-            kept.append(line)
-    if opened is not None:
-        raise ValueError(f"{where}, line {opened}: {BEGIN} without an {END}")
-    return "\n".join(kept)
+    command = [sys.executable, "-m", "otter", "assign", "--no-run-tests", "--no-pdfs", str(solution), str(out)]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"otter assign failed on {solution}:\n{run.stdout}{run.stderr}")
+    return out / "student"
 
 
-def has_exercises(notebook: NotebookNode) -> bool:
-    """Whether any code cell of `notebook` marks solution code."""
-    return any(cell.cell_type == "code" and BEGIN in cell.source for cell in notebook.cells)
+def added_cell_id(cell: NotebookNode, index: int) -> str:
+    """A stable id for a cell that otter added: what it is, else where it is."""
+    check = CHECK_CELL.match(cell.source.strip())
+    if check:
+        return f"otter-check-{check.group(1)}"
+    return next((cell_id for start, cell_id in ADDED_CELL_IDS.items() if cell.source.startswith(start)),
+                f"otter-cell-{index}")
 
 
-def checks_called(notebook: NotebookNode) -> list[str]:
-    """The names of the checks (keys of CHECKS) that the notebook's code cells call, in order."""
-    called = [name for cell in notebook.cells if cell.cell_type == "code" for name in CHECK_CALL.findall(cell.source)]
-    return [name for name in dict.fromkeys(called) if name in CHECKS]
-
-
-def student_copy(solution: NotebookNode, name: str) -> NotebookNode:
-    """The student copy of the solution notebook `solution`, whose file name is `name`."""
-    notebook = copy.deepcopy(solution)
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code":
-            cell.source = stub_source(cell.source, f"{name}, cell {index}")
-            cell.outputs = []
-            cell.execution_count = None
-            cell.metadata.pop("execution", None)
-        elif cell.cell_type == "markdown":
+def stabilised(copy: NotebookNode, solution: NotebookNode, name: str) -> NotebookNode:
+    """The student copy `copy` of `solution` (file `name`) with stable ids, no run metadata, badges to itself."""
+    solution_ids = {cell.id for cell in solution.cells}
+    for index, cell in enumerate(copy.cells):
+        if cell.id not in solution_ids:
+            cell.id = added_cell_id(cell, index)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "markdown":
             cell.source = (cell.source.replace(f"/blob/main/{SOLUTIONS_DIR}/{name}", f"/blob/main/{EXERCISES_DIR}/{name}")
                            .replace(f"labpath={SOLUTIONS_DIR}%2F{name}", f"labpath={EXERCISES_DIR}%2F{name}"))
-    note = nbformat.v4.new_markdown_cell(NOTE.format(name=name))
-    note.id = NOTE_ID
-    notebook.cells.insert(1, note)
     for key in ("widgets", "language_info"):  # saved widget state; the Python version of the last run
-        notebook.metadata.pop(key, None)
-    notebook.metadata[METADATA_KEY] = {"solution": f"{SOLUTIONS_DIR}/{name}", "checks": checks_called(notebook)}
-    nbformat.validate(notebook)
-    return notebook
+        copy.metadata.pop(key, None)
+    nbformat.validate(copy)
+    return copy
 
 
 def notebook_text(notebook: NotebookNode) -> str:
@@ -114,46 +83,52 @@ def notebook_text(notebook: NotebookNode) -> str:
 
 
 def student_copies(solutions: str | Path = SOLUTIONS_DIR) -> dict[str, str]:
-    """The text of the student copy of every solution notebook in `solutions` that marks solution code, by file name."""
+    """What exercises/ should hold, by path inside it: each assignment's student notebook and its tests/ files."""
     paths = sorted(Path(solutions).glob("*.ipynb"))
     if not paths:
         raise ValueError(f"no notebooks in {solutions}: run this from the repository's root, or name the folder "
                          "of the solution notebooks")
-    copies = {}
+    copies: dict[str, str] = {}
     for path in paths:
         solution = nbformat.read(path, as_version=4)
-        if has_exercises(solution):
-            copies[path.name] = notebook_text(student_copy(solution, path.name))
+        if not has_assignment(solution):
+            continue
+        with tempfile.TemporaryDirectory() as out:
+            student = otter_assign(path, Path(out) / "dist")
+            copy = nbformat.read(student / path.name, as_version=4)
+            copies[path.name] = notebook_text(stabilised(copy, solution, path.name))
+            for test in sorted((student / TESTS).glob("*.py")):
+                copies[f"{TESTS}/{test.name}"] = test.read_text(encoding="utf-8")
     return copies
 
 
-def generated_copies(exercises: str | Path) -> list[Path]:
-    """The notebooks in `exercises` that a previous run generated (their metadata says so)."""
-    return [path for path in sorted(Path(exercises).glob("*.ipynb"))
-            if METADATA_KEY in json.loads(path.read_text(encoding="utf-8")).get("metadata", {})]
+def generated_files(exercises: str | Path) -> list[str]:
+    """The files in `exercises` that a previous run wrote: notebooks with otter's init cell, and tests/*.py."""
+    folder = Path(exercises)
+    notebooks = [path.name for path in sorted(folder.glob("*.ipynb"))
+                 if any(cell.id == "otter-init" for cell in nbformat.read(path, as_version=4).cells)]
+    return notebooks + [f"{TESTS}/{path.name}" for path in sorted((folder / TESTS).glob("*.py"))]
 
 
 def write_student_copies(solutions: str | Path = SOLUTIONS_DIR, exercises: str | Path = EXERCISES_DIR) -> list[Path]:
-    """Write the student copies into `exercises`, removing generated copies whose solution has no exercise any more."""
+    """Write the student copies into `exercises`, removing generated files that no solution makes any more."""
     copies = student_copies(solutions)
     folder = Path(exercises)
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in generated_copies(folder):
-        if path.name not in copies:
-            path.unlink()
-    written = []
+    (folder / TESTS).mkdir(parents=True, exist_ok=True)
+    for name in generated_files(folder):
+        if name not in copies:
+            (folder / name).unlink()
     for name, text in copies.items():
         (folder / name).write_text(text, encoding="utf-8")
-        written.append(folder / name)
-    return written
+    return [folder / name for name in copies]
 
 
 def stale_copies(solutions: str | Path = SOLUTIONS_DIR, exercises: str | Path = EXERCISES_DIR) -> list[str]:
-    """File names in `exercises` that are missing, differ from a fresh copy, or have no solution any more."""
+    """Files in `exercises` that are missing, differ from a fresh copy, or that no solution makes any more."""
     copies = student_copies(solutions)
     folder = Path(exercises)
     stale = [name for name, text in copies.items()
              if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text]
     if folder.is_dir():
-        stale += [path.name for path in generated_copies(folder) if path.name not in copies]
+        stale += [name for name in generated_files(folder) if name not in copies]
     return stale
