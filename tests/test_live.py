@@ -18,7 +18,6 @@ from xmllib.live import (
     HeatmapFrames,
     LiveTraining,
     ProgressBar,
-    explain_batch,
     figure_png,
     frame_grid,
     heatmap_animation,
@@ -144,19 +143,6 @@ def test_rule_of_thumb_report_says_where_the_phase_would_have_stopped():
                                              start_row(0.5, 1.0))
 
 
-def test_explain_batch_matches_an_eval_forward_and_keeps_every_module_mode():
-    model = small_model()
-    prepare_phase(model, 2)
-    images = small_batch()["image"]
-    predictions, heatmaps = explain_batch(model, images)
-    assert model.explainer.training and not model.classifier.training
-    model.eval()
-    with torch.no_grad():
-        logits, expected = model(images)
-    torch.testing.assert_close(heatmaps, expected)
-    assert torch.equal(predictions, logits.argmax(1))
-
-
 def test_heatmap_frames_round_trip_to_within_one_level():
     frames = HeatmapFrames()
     model = shared_model()
@@ -271,11 +257,11 @@ def test_live_training_records_the_model_heatmaps_of_each_epoch(displays):
     model, batch = shared_model(), small_batch()
     callback = LiveTraining(model, batch, 3, show=False)
     assert displays == {"handles": [], "plain": [], "cleared": 0}
-    torch.testing.assert_close(callback.frames.heatmaps[0], explain_batch(model, batch["image"])[1])
+    torch.testing.assert_close(callback.frames.heatmaps[0], model.explain(batch["image"])[1])
     trained = shared_model(seed=1)
     history = phase_history(3, [0.5], [1.0])
     callback.on_epoch_end(history, trained)
-    torch.testing.assert_close(callback.frames.heatmaps[1], explain_batch(trained, batch["image"])[1])
+    torch.testing.assert_close(callback.frames.heatmaps[1], trained.explain(batch["image"])[1])
     assert callback.frames.epochs == [0, 1]
     assert callback.animation().data.startswith(b"GIF8")
 

@@ -178,3 +178,20 @@ def test_unknown_gating_and_pretrained_vgg_are_rejected():
         build_model("vgg", 2, gates="blocks")
     with pytest.raises(ValueError, match="no pretrained weights for the small VGG"):
         build_model("vgg", 2, pretrained=True)
+
+
+def test_explain_matches_an_eval_forward_and_keeps_every_module_mode():
+    from xmllib.training import prepare_phase
+
+    torch.manual_seed(0)
+    model = build_model("vgg", 2, explainer_width=4)
+    prepare_phase(model, 2)  # the explainer trains, the classifier is frozen in eval mode
+    images = torch.rand(3, 3, 32, 32)
+    logits, heatmaps = model.explain(images)
+    assert model.explainer.training and not model.classifier.training
+    assert not heatmaps.requires_grad
+    model.eval()
+    with torch.no_grad():
+        expected_logits, expected = model(images)
+    torch.testing.assert_close(heatmaps, expected)
+    torch.testing.assert_close(logits, expected_logits)

@@ -36,7 +36,6 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from xmllib.models import ExplainerClassifier
-from xmllib.models.modes import eval_mode
 from xmllib.plots import explanation_grid, overlay
 from xmllib.training import Callback
 
@@ -105,18 +104,6 @@ def rule_of_thumb_report(history: pd.DataFrame, phase: int, start: Mapping[str, 
     return text
 
 
-@torch.no_grad()
-def explain_batch(model: ExplainerClassifier, images: Tensor) -> tuple[Tensor, Tensor]:
-    """Predicted classes (N) and heatmaps (N x 1 x H x W) of `images`, in eval mode, on the CPU.
-
-    Every submodule gets back its own mode afterwards: during phase 2 the frozen
-    classifier must stay in eval mode while the explainer trains.
-    """
-    with eval_mode(model):
-        logits, heatmaps = model(images.to(next(model.parameters()).device))
-    return logits.argmax(1).cpu(), heatmaps.cpu()
-
-
 @dataclass
 class HeatmapFrames:
     """The fixed batch's predicted classes and heatmaps after each epoch of a phase (epoch 0: before it)."""
@@ -127,7 +114,8 @@ class HeatmapFrames:
 
     def add(self, epoch: int, model: ExplainerClassifier, images: Tensor) -> None:
         """Record the model's predictions and heatmaps of `images` after `epoch`."""
-        predictions, heatmaps = explain_batch(model, images)
+        logits, heatmaps = model.explain(images)
+        predictions, heatmaps = logits.argmax(1).cpu(), heatmaps.cpu()
         self.epochs.append(epoch)
         self.heatmaps.append(heatmaps)
         self.predictions.append(predictions)

@@ -93,21 +93,18 @@ def write_data_files(out_dir: Path, report: DataReport, class_weights: Mapping[s
     (out_dir / "class_weights.json").write_text(json.dumps(dict(class_weights), indent=2))
 
 
-@torch.no_grad()
 def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: int = 16) -> SplitResult:
     """Run the model in eval mode over a split (a loader in order); localisation values are NaN where undefined.
 
     The `n_examples` examples are a sample stratified by label (`stratified_sample`), so
     both classes show even when the split lists one class after the other.
     """
-    model.eval()
-    device = next(model.parameters()).device
     wanted = set(stratified_sample(loader.dataset.labels, n_examples).tolist()) if n_examples else set()
     probs, labels, examples = [], [], {}
     values: dict[str, list[Tensor]] = {}
     start = 0
     for batch in loader:
-        logits, heatmaps = model(batch["image"].to(device))
+        logits, heatmaps = model.explain(batch["image"])
         heatmaps = heatmaps.cpu()
         probs.append(logits.softmax(1).cpu())
         labels.append(batch["label"])
@@ -320,11 +317,9 @@ def explain_images(checkpoint: str | Path, images: Iterable[str | Path], out_dir
     Every image is read before the output folder is made, so an unreadable one leaves nothing behind.
     """
     model, config, class_names = load_model(checkpoint)
-    device = next(model.parameters()).device
     paths = [Path(path) for path in images]
     batch = torch.stack([load_image(path, config.image_size) for path in paths])
-    with torch.no_grad():
-        outputs = [model(chunk.to(device)) for chunk in batch.split(config.batch_size)]
+    outputs = [model.explain(chunk) for chunk in batch.split(config.batch_size)]
     logits, heatmaps = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

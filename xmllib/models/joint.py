@@ -85,6 +85,16 @@ class ExplainerClassifier(nn.Module):
                 "channel; use a batch size of 2 or more, or larger images"
             )
 
+    @torch.no_grad()
+    def explain(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(logits, heatmaps) of `images` for showing or measuring: eval mode, no gradients, on the model's device.
+
+        Every submodule gets its own mode back afterwards, so a frozen part stays frozen
+        when this is called between the epochs of a phase.
+        """
+        with eval_mode(self):
+            return self(images.to(self.mean.device))
+
     def forward(self, x: Tensor, edit_heatmap: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """(logits B x K, heatmap B x 1 x H x W) of images B x 3 x H x W in [0, 1].
 
