@@ -108,8 +108,11 @@ def test_resume_after_interruption_repeats_the_uninterrupted_run(tiny_index, tin
 def test_resume_refuses_another_configuration(tiny_index, tiny_config, tmp_path):
     model, loaders = setup(tiny_index, tiny_config)
     train(model, tiny_config, loaders, class_names=CLASSES, out_dir=tmp_path, phases=(1,))
-    with pytest.raises(ValueError, match="another configuration"):
+    with pytest.raises(ValueError, match=r"another configuration \(gamma: 3.0, not 2.0\); use another output "
+                                         r"folder, or pass resume=False \(--no-resume\)"):
         train(model, tiny_config.replace(gamma=2.0), loaders, class_names=CLASSES, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="another class names"):
+        train(model, tiny_config, loaders, class_names=["a", "b"], out_dir=tmp_path)
 
 
 class PoisonAfterPhase(Callback):

@@ -160,7 +160,9 @@ def test_cached_phase_trains_again_for_another_configuration(trained, tmp_path, 
     folder = shutil.copytree(trained[0].folder, tmp_path / "tiny")
     other = NotebookConfig(TINY_CONFIG.replace(lr_clf=(0.01, 0.0, 0.001)), TINY_SPEC, folder)
     result = cached_phase(1, other, show=False)
-    assert "trained with another configuration" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "was written with another configuration (lr_clf: [0.001, 0.0, 0.001], not [0.01, 0.0, 0.001])" in printed
+    assert "phase trained again" in printed
     assert result.history["lr_clf"].tolist() == [0.01]
     assert load_model(phase_checkpoint(other, 1), device="cpu")[1] == other.config
 

@@ -15,9 +15,11 @@ import pickle
 import re
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from xmllib.config import Config, resolve_device
 from xmllib.models import ExplainerClassifier, build_model
@@ -25,6 +27,45 @@ from xmllib.models import ExplainerClassifier, build_model
 
 class CheckpointError(ValueError):
     """A file that is not a readable xmllib checkpoint."""
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint written by another configuration (or with other classes or data) than the one asked for."""
+
+
+def checkpoint_dict(config: Config, class_names: Sequence[str], model: nn.Module, **extra: Any) -> dict[str, Any]:
+    """The one checkpoint schema: the configuration, the class names, the weights, and what the writer adds.
+
+    Training adds phase, epoch, phase_done, history, optimizer, scheduler and
+    early_stopping; the notebooks' phase cache adds its dataset spec and figures.
+    """
+    return {"config": config.to_dict(), "class_names": list(class_names), "model": model.state_dict(), **extra}
+
+
+def load_matching(path: str | Path, config: Config, device: torch.device | str = "cpu",
+                  **expected: Any) -> dict[str, Any] | None:
+    """The checkpoint at `path` if `config` and the `expected` values wrote it; None when there is none.
+
+    CheckpointMismatch, naming what differs, when the file was written otherwise: the
+    "load it if it matches, else train" of resumed runs and of the notebooks' caches.
+    """
+    if not Path(path).is_file():
+        return None
+    state = load_checkpoint(path, device)
+    wanted = {"config": config.to_dict(), **expected}
+    differing = [_difference(key, state.get(key), value) for key, value in wanted.items() if state.get(key) != value]
+    if differing:
+        raise CheckpointMismatch(f"{path} was written with another {'; another '.join(differing)}")
+    return state
+
+
+def _difference(key: str, found: Any, wanted: Any) -> str:
+    """What differs under `key`: the configuration keys by name, anything else as a whole."""
+    if key == "config" and isinstance(found, dict):
+        names = sorted(name for name in set(found) | set(wanted) if found.get(name) != wanted.get(name))
+        return "configuration (" + ", ".join(f"{name}: {found.get(name)!r}, not {wanted.get(name)!r}"
+                                            for name in names[:4]) + (", ..." if len(names) > 4 else "") + ")"
+    return key.replace("_", " ")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

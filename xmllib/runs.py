@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from xmllib import metrics, plots
-from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
+from xmllib.checkpoints import checkpoint_dict, load_model, model_from_config, save_checkpoint
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
     DataReport,
@@ -249,8 +249,7 @@ def train_run(
                     class_weights=None if class_weights is None else class_weights.to(device))
     for phase, rows in history.groupby("phase"):
         rows.to_csv(out_dir / f"history_phase{phase}.csv", index=False)
-    save_checkpoint(out_dir / MODEL_NAME, {"config": config.to_dict(), "class_names": class_names,
-                                          "model": model.state_dict()})
+    save_checkpoint(out_dir / MODEL_NAME, checkpoint_dict(config, class_names, model))
     result = predict_split(model, loaders["test"])
     summary = summarise_test(result)
     write_figures(out_dir, result, class_names, history)

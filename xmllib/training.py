@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from xmllib.checkpoints import load_checkpoint, save_checkpoint
+from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_checkpoint, load_matching, save_checkpoint
 from xmllib.config import Config, PhaseConfig
 from xmllib.data import unaugmented
 from xmllib.gate_dropout import drop_gate_regions
@@ -386,11 +386,8 @@ def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
 def _checkpoint_state(config: Config, class_names: Sequence[str], model: nn.Module,
                       optimizer: torch.optim.Optimizer, scheduler: Any, stopper: EarlyStopping,
                       progress: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "config": config.to_dict(), "class_names": list(class_names), **progress,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "early_stopping": stopper.state_dict(),
-    }
+    return checkpoint_dict(config, class_names, model, **progress, optimizer=optimizer.state_dict(),
+                           scheduler=scheduler.state_dict(), early_stopping=stopper.state_dict())
 
 
 def train(
@@ -414,9 +411,9 @@ def train(
     history: pd.DataFrame | None = None
     state = None
     checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-    if resume and checkpoint is not None and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, device)
-        _check_resumable(state, config, class_names, checkpoint)
+    if resume and checkpoint is not None:
+        state = _resumable_state(checkpoint, config, class_names, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         history = pd.DataFrame(state["history"])
     for phase in phases:
@@ -434,10 +431,11 @@ def train(
     return history if history is not None else pd.DataFrame()
 
 
-def _check_resumable(state: Mapping[str, Any], config: Config, class_names: Sequence[str], path: Path) -> None:
-    """A checkpoint can be resumed only by the run that wrote it."""
-    if state["config"] != config.to_dict() or list(state["class_names"]) != list(class_names):
-        raise ValueError(
-            f"{path} was written by a run with another configuration or other classes; "
-            "use another output folder, or pass resume=False (--no-resume) to start over"
-        )
+def _resumable_state(path: Path, config: Config, class_names: Sequence[str],
+                     device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint to resume from, if any; it must have been written by this run's configuration and classes."""
+    try:
+        return load_matching(path, config, device, class_names=list(class_names))
+    except CheckpointMismatch as mismatch:
+        raise CheckpointMismatch(
+            f"{mismatch}; use another output folder, or pass resume=False (--no-resume) to start over") from None

@@ -35,7 +35,14 @@ from PIL import Image as PILImage
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from xmllib.checkpoints import load_checkpoint, model_from_config, model_from_state, save_checkpoint
+from xmllib.checkpoints import (
+    CheckpointMismatch,
+    checkpoint_dict,
+    load_matching,
+    model_from_config,
+    model_from_state,
+    save_checkpoint,
+)
 from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
 from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
 from xmllib.evaluation import aopc_grid
@@ -204,13 +211,11 @@ def cached_phase(phase: int, setup: NotebookConfig, *, show: bool = True) -> Pha
 
 def _matching_state(path: Path, setup: NotebookConfig) -> dict[str, Any] | None:
     """The checkpoint at `path` if it was made with this setup, else None (saying why when it exists)."""
-    if not path.is_file():
+    try:
+        return load_matching(path, setup.config, spec=dataclasses.asdict(setup.spec))
+    except CheckpointMismatch as mismatch:
+        print(f"{mismatch}: phase trained again")
         return None
-    state = load_checkpoint(path)
-    if state["config"] == setup.config.to_dict() and state.get("spec") == dataclasses.asdict(setup.spec):
-        return state
-    print(f"{path} was trained with another configuration or dataset: it is trained again")
-    return None
 
 
 def _result_from_state(state: Mapping[str, Any], setup: NotebookConfig, path: Path) -> PhaseResult:
@@ -226,12 +231,11 @@ def _result_from_state(state: Mapping[str, Any], setup: NotebookConfig, path: Pa
 
 def _save(result: PhaseResult, setup: NotebookConfig, path: Path) -> None:
     epochs = int((result.history["phase"] == result.phase).sum())
-    save_checkpoint(path, {
-        "config": setup.config.to_dict(), "class_names": result.class_names, "phase": result.phase,
-        "epoch": epochs, "phase_done": True, "model": result.model.state_dict(),
-        "history": result.history.to_dict("records"), "spec": dataclasses.asdict(setup.spec),
-        "start": result.start, "frames": result.frames.state_dict(),
-    })
+    save_checkpoint(path, checkpoint_dict(
+        setup.config, result.class_names, result.model, phase=result.phase, epoch=epochs, phase_done=True,
+        history=result.history.to_dict("records"), spec=dataclasses.asdict(setup.spec), start=result.start,
+        frames=result.frames.state_dict(),
+    ))
 
 
 def _train(phase: int, setup: NotebookConfig, config: Config, previous: PhaseResult | None, *,
