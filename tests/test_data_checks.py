@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from xmllib.cli import main
-from xmllib.data import BadDataError, DatasetError, check_index, read_index, summarise
+from xmllib.data import BadDataError, DatasetError, check_dataset, check_index, read_index, summarise
 from xmllib.data.checks import (
     CLASS_MISSING,
     DUPLICATE,
@@ -17,7 +17,6 @@ from xmllib.data.checks import (
     SIZE_DIFFERS,
     UNREADABLE,
 )
-from xmllib.runs import check_dataset
 
 
 def _png(path, array):

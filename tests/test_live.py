@@ -26,7 +26,7 @@ from xmllib.live import (
     rule_of_thumb_report,
 )
 from xmllib.models import build_model
-from xmllib.training import prepare_phase, train_phase
+from xmllib.training import train_phase
 
 COLUMNS = [f"{split}_{key}" for key in ("loss", "clf_loss", "expl_loss", "accuracy") for split in ("train", "val")]
 

@@ -74,12 +74,48 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--out", required=True, help="folder for oracle_maps.csv and diagnosis.json")
     add_bad_data_argument(diagnose)
 
-    from xmllib.evaluation import add_evaluate_arguments
-
     evaluate = commands.add_parser("evaluate", help="AOPC (MoRF) and localisation against post-hoc methods")
     add_evaluate_arguments(evaluate)
     add_classroom_arguments(commands)
     return parser
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """`evaluate CHECKPOINT --dataset CSV --out DIR [options]`, defaults from `EvaluationSettings`.
+
+    Lists are space-separated: `--patch-sizes 4 8 --methods in-model saliency`.
+    """
+    from xmllib.evaluation import METHODS, EvaluationSettings
+
+    defaults = EvaluationSettings()
+    parser.add_argument("checkpoint", help="a model.pt or checkpoint.pt written by training")
+    parser.add_argument("--dataset", required=True, help="the CSV index of the dataset")
+    parser.add_argument("--out", required=True, help="folder for aopc.csv, localisation.csv, aopc_grid.png, "
+                                                      "methods.png and notes.txt")
+    parser.add_argument("--split", default=defaults.split, choices=("train", "val", "test"),
+                        help=f"split of the index to evaluate on (default: {defaults.split})")
+    parser.add_argument("--n-images", type=int, default=defaults.n_images,
+                        help=f"evaluate N images of the split, drawn at random (--seed) in proportion to each "
+                             f"class (default: {defaults.n_images})")
+    parser.add_argument("--steps", type=int, default=defaults.steps,
+                        help="perturbation steps L (default: min(100, patches) for each patch size)")
+    parser.add_argument("--patch-sizes", type=int, nargs="+", default=defaults.patch_sizes,
+                        help="patch sizes in px (default: 4,8,16,32 at 224 px, scaled to keep "
+                             "the number of patches, e.g. 1,2,4,8 at 64 px)")
+    parser.add_argument("--perturbations", nargs="+", default=defaults.perturbations,
+                        help=f"any of {' '.join(defaults.perturbations)} (default: all)")
+    parser.add_argument("--methods", nargs="+", default=defaults.methods,
+                        help=f"any of {' '.join(METHODS)} (default: {' '.join(defaults.methods)}; "
+                             "the random order is always added)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"images per forward pass (default: {defaults.batch_size})")
+    parser.add_argument("--device", default=defaults.device,
+                        help="cpu | cuda | mps (default: the checkpoint's config)")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of the image sample, the uniform noise and the random order")
+    parser.add_argument("--figure-images", type=int, default=defaults.figure_images,
+                        help=f"images shown in methods.png (default: {defaults.figure_images})")
+    add_bad_data_argument(parser)
 
 
 def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +124,7 @@ def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
                         help="bad rows in the index, found by the checks training runs: error (stop and list "
-                             "them) | skip (leave them out, counted as skipped_rows)")
+                             "them) | skip (leave them out and count them)")
 
 
 def add_classroom_arguments(commands: Any) -> None:
@@ -274,9 +310,19 @@ def run_explain(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from xmllib.evaluation import evaluate_from_args
+    import pandas as pd
 
-    evaluate_from_args(args)
+    from xmllib.evaluation import EvaluationSettings, aopc_summary, run_evaluation
+
+    fields = set(EvaluationSettings.__dataclass_fields__)
+    settings = EvaluationSettings(**{key: value for key, value in vars(args).items() if key in fields})
+    result = run_evaluation(args.checkpoint, args.dataset, args.out, settings, log=print)
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print("\nAOPC at the last step:")
+        print(aopc_summary(result["aopc"]))
+        print("\nLocalisation (mean over the images counted):")
+        print(result["localisation"].pivot_table(index="method", columns="metric", values="value", sort=False))
+    print("\nwrote " + ", ".join(str(path) for path in result["files"].values()))
 
 
 def run_exercises(args: argparse.Namespace) -> None:

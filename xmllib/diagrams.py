@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
-from xmllib.models.modes import eval_mode
 from xmllib.models import Explainer, ExplainerClassifier, GatedClassifier
 from xmllib.models.explainer import ConvMod
+from xmllib.models.modes import eval_mode
 
 EXPLAINER_COLOUR = "#f4c27a"
 GATE_COLOUR = "#8ecae6"

@@ -15,74 +15,33 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader
 
-from xmllib import metrics, plots
+from xmllib import plots
 from xmllib.checkpoints import checkpoint_dict, load_model, model_from_config, save_checkpoint
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
     DataReport,
-    DatasetError,
     IndexDataset,
-    check_index,
+    check_dataset,
+    check_index_file,
     class_weight_table,
     format_report,
     load_image,
     loaders_from_config,
-    read_index,
     resolve_class_weights,
-    stratified_sample,
 )
-from xmllib.evaluation import localisation_values
 from xmllib.evaluation.diagnosis import diagnose
+from xmllib.evaluation.predictions import SplitResult, predict_split, summarise_test
 from xmllib.models import ExplainerClassifier
 from xmllib.training import Callback, majority_share, phase_verdict, seed_everything, train
 
 MODEL_NAME = "model.pt"
-
-
-@dataclass
-class SplitResult:
-    """Predictions and per-image localisation values over a split, plus a few examples to plot."""
-
-    probs: Tensor
-    labels: Tensor
-    localisation: dict[str, Tensor]
-    examples: dict[str, Tensor]
-
-    @property
-    def example_predictions(self) -> Tensor:
-        """The predicted class of each example."""
-        return self.probs[self.examples["index"]].argmax(1)
-
-
-def check_dataset(index_csv: str | Path, config: Config) -> DataReport:
-    """Fail early, before anything is written, on data this configuration cannot use.
-
-    Bad rows stop the run or are skipped, as config.on_bad_data says (`check_index`);
-    the report's index holds the rows the run uses.
-    """
-    report = checked_index(index_csv, config.on_bad_data)
-    index = report.index
-    missing = {"train", "val", "test"} - set(index["split"])
-    if missing:
-        raise DatasetError(f"{index_csv} has no rows in split(s) {sorted(missing)}; a run needs train, val and test")
-    classes = sorted(set(index.loc[index["split"] == "train", "label"]))
-    if len(classes) < 2:
-        raise DatasetError(f"a classifier needs at least two classes; the train split of {index_csv} holds {classes}")
-    if config.loss == "hybrid" and not (index["mask"] != "").any():
-        raise DatasetError(
-            f"the hybrid loss needs masks, but no row of {index_csv} has one; "
-            "add a mask column or train with --loss unsupervised"
-        )
-    return report
 
 
 def write_data_files(out_dir: Path, report: DataReport, class_weights: Mapping[str, float]) -> None:
@@ -91,58 +50,6 @@ def write_data_files(out_dir: Path, report: DataReport, class_weights: Mapping[s
     if len(report.skipped):
         report.skipped.to_csv(out_dir / "skipped_rows.csv", index=False)
     (out_dir / "class_weights.json").write_text(json.dumps(dict(class_weights), indent=2))
-
-
-def predict_split(model: ExplainerClassifier, loader: DataLoader, n_examples: int = 16) -> SplitResult:
-    """Run the model in eval mode over a split (a loader in order); localisation values are NaN where undefined.
-
-    The `n_examples` examples are a sample stratified by label (`stratified_sample`), so
-    both classes show even when the split lists one class after the other.
-    """
-    wanted = set(stratified_sample(loader.dataset.labels, n_examples).tolist()) if n_examples else set()
-    probs, labels, examples = [], [], {}
-    values: dict[str, list[Tensor]] = {}
-    start = 0
-    for batch in loader:
-        logits, heatmaps = model.explain(batch["image"])
-        heatmaps = heatmaps.cpu()
-        probs.append(logits.softmax(1).cpu())
-        labels.append(batch["label"])
-        for name, value in _localisation(heatmaps, batch).items():
-            values.setdefault(name, []).append(value)
-        keep = [i for i in range(len(heatmaps)) if start + i in wanted]
-        for key, value in {**batch, "heatmap": heatmaps}.items():
-            examples.setdefault(key, []).append(value[keep])
-        start += len(heatmaps)
-    return SplitResult(
-        probs=torch.cat(probs),
-        labels=torch.cat(labels),
-        localisation={k: torch.cat(v) for k, v in values.items()},
-        examples={k: torch.cat(v) for k, v in examples.items()},
-    )
-
-
-def _localisation(heatmaps: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Per-image localisation values of one batch, plus the selectivity of an every-object heatmap."""
-    values = localisation_values(heatmaps, batch)
-    every_object = metrics.every_object_heatmaps(batch["mask"], batch["distractors"])
-    values["every_object_selectivity"] = localisation_values(every_object, batch)["target_selectivity"]
-    return values
-
-
-def summarise_test(result: SplitResult) -> dict[str, Any]:
-    """The test figures of metrics.json: classification metrics, then localisation means with counts."""
-    out: dict[str, Any] = {
-        "test_accuracy": metrics.accuracy(result.probs, result.labels),
-        "test_balanced_accuracy": metrics.balanced_accuracy(result.probs, result.labels),
-        "test_auc": metrics.roc_auc(result.probs, result.labels),
-    }
-    for name, values in result.localisation.items():
-        summary = metrics.summarise(values)
-        out[name] = summary["mean"]
-        out[f"{name}_n"] = summary["n"]
-        out[f"{name}_excluded"] = summary["excluded"]
-    return {k: (float(v) if isinstance(v, float) or torch.is_tensor(v) else v) for k, v in out.items()}
 
 
 class EpochPrinter(Callback):
@@ -273,11 +180,6 @@ def _split_loader(index: pd.DataFrame, split: str, config: Config, class_names: 
     return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
 
 
-def checked_index(index_csv: str | Path, on_bad_data: str) -> DataReport:
-    """The index after the data checks training runs (`check_index`), for testing a saved model on it."""
-    return check_index(read_index(index_csv), on_bad_data)
-
-
 def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str = "test",
                      out_dir: str | Path | None = None, on_bad_data: str = "error") -> dict[str, Any]:
     """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures.
@@ -286,7 +188,7 @@ def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str =
     (on_bad_data "skip").
     """
     model, config, class_names = load_model(checkpoint)
-    report = checked_index(index_csv, on_bad_data)
+    report = check_index_file(index_csv, on_bad_data)
     result = predict_split(model, _split_loader(report.index, split, config, class_names))
     summary = {**summarise_test(result), "skipped_rows": len(report.skipped)}
     if out_dir is not None:
@@ -301,7 +203,7 @@ def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: st
                         out_dir: str | Path, on_bad_data: str = "error") -> tuple[pd.DataFrame, dict[str, float]]:
     """`diagnose` a saved model on one split of a checked index; writes oracle_maps.csv and diagnosis.json."""
     model, config, class_names = load_model(checkpoint)
-    report = checked_index(index_csv, on_bad_data)
+    report = check_index_file(index_csv, on_bad_data)
     oracles, head = diagnose(model, _split_loader(report.index, split, config, class_names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

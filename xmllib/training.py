@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,8 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
     labels = batch["label"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
     mask_valid = batch["has_mask"].to(device, non_blocking=True)
-    edit = None
-    if gate_dropout > 0:
-        def edit(heatmap: Tensor) -> Tensor:
-            return drop_gate_regions(heatmap, mask, mask_valid, gate_dropout)
+    edit = (partial(drop_gate_regions, masks=mask, mask_valid=mask_valid, probability=gate_dropout)
+            if gate_dropout > 0 else None)
     capture = model.explainer.capture_preactivation() if config.head_penalty > 0 else nullcontext([])
     with capture as preactivation:
         logits, heatmap = model(images, edit)

@@ -2,7 +2,7 @@
 
 from .augmentation import make_augmentation
 from .balance import class_weight_table, inverse_frequency_weights, resolve_class_weights
-from .checks import BadDataError, DataReport, check_index, format_report, summarise
+from .checks import BadDataError, DataReport, check_dataset, check_index, check_index_file, format_report, summarise
 from .dataset import IndexDataset, load_image, loaders_from_config, make_loaders, unaugmented
 from .importers import ImportedIndex, folder_index, read_voc, render_boxes, voc_index, write_index
 from .index import DatasetError, class_names, read_index
@@ -18,7 +18,9 @@ __all__ = [
     "IndexDataset",
     "PolygonSample",
     "PolygonSpec",
+    "check_dataset",
     "check_index",
+    "check_index_file",
     "class_names",
     "class_weight_table",
     "folder_index",

@@ -21,14 +21,15 @@ Nothing is dropped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xmllib.config import ON_BAD_DATA
+from xmllib.config import ON_BAD_DATA, Config
 
 from .dataset import open_image
-from .index import SPLITS, DatasetError
+from .index import SPLITS, DatasetError, class_names, read_index
 
 DUPLICATE = "duplicate row"
 UNREADABLE = "unreadable file"
@@ -76,6 +77,34 @@ def check_index(frame: pd.DataFrame, on_bad_data: str = "error") -> DataReport:
     skipped = frame.loc[problems.index, ["image", "label", "split"]].join(problems)
     skipped.insert(0, "line", skipped.index + 2)
     return DataReport(index=kept, skipped=skipped.reset_index(drop=True), summary=summarise(kept))
+
+
+def check_index_file(csv_path: str | Path, on_bad_data: str = "error") -> DataReport:
+    """`check_index` of the index CSV at `csv_path`: what training, testing and evaluating read."""
+    return check_index(read_index(csv_path), on_bad_data)
+
+
+def check_dataset(csv_path: str | Path, config: Config) -> DataReport:
+    """Fail early, before anything is written, on an index this configuration cannot train on.
+
+    Bad rows stop the run or are skipped, as config.on_bad_data says (`check_index`);
+    the report's index holds the rows the run uses. A run also needs train, val and test
+    rows, two classes, and masks for the hybrid loss.
+    """
+    report = check_index_file(csv_path, config.on_bad_data)
+    index = report.index
+    missing = {"train", "val", "test"} - set(index["split"])
+    if missing:
+        raise DatasetError(f"{csv_path} has no rows in split(s) {sorted(missing)}; a run needs train, val and test")
+    classes = class_names(index)
+    if len(classes) < 2:
+        raise DatasetError(f"a classifier needs at least two classes; the train split of {csv_path} holds {classes}")
+    if config.loss == "hybrid" and not (index["mask"] != "").any():
+        raise DatasetError(
+            f"the hybrid loss needs masks, but no row of {csv_path} has one; "
+            "add a mask column or train with --loss unsupervised"
+        )
+    return report
 
 
 def _problems(rows: pd.Index, problem: str, details: list[str]) -> pd.DataFrame:

@@ -19,15 +19,15 @@ from xmllib.evaluation.posthoc import (
     resolve_method,
 )
 from xmllib.evaluation.report import (
-    add_evaluate_arguments,
+    EvaluationSettings,
     aopc_ranks,
     aopc_summary,
     describe_aopc_ranks,
-    evaluate_from_args,
     run_evaluation,
 )
 
 __all__ = [
+    "EvaluationSettings",
     "DEFAULT_METHODS",
     "IN_MODEL",
     "LOCALISATION_METRICS",
@@ -35,7 +35,6 @@ __all__ = [
     "PERTURBATIONS",
     "RANDOM",
     "LogitsOf",
-    "add_evaluate_arguments",
     "aopc",
     "aopc_grid",
     "aopc_ranks",
@@ -44,7 +43,6 @@ __all__ = [
     "aopc_table",
     "attribution_heatmap",
     "default_patch_sizes",
-    "evaluate_from_args",
     "localisation_table",
     "localisation_values",
     "method_heatmaps",

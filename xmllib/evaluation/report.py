@@ -1,7 +1,7 @@
 """The evaluation of a trained model: AOPC and localisation of every method, tables and figures.
 
 `run_evaluation` is what `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR`
-runs (`add_evaluate_arguments` / `evaluate_from_args` wire it into a parser). It
+runs, with an `EvaluationSettings`. It
 checks the index as training does (`xmllib.data.check_index`), takes `n_images` images
 of a split drawn at random (seeded) in proportion to each class (`stratified_sample`),
 computes every method's heatmaps
@@ -24,7 +24,6 @@ passes per image).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -39,7 +38,7 @@ from torch.utils.data import DataLoader, Subset
 from xmllib import plots
 from xmllib.checkpoints import load_model
 from xmllib.config import ON_BAD_DATA
-from xmllib.data import IndexDataset, check_index, read_index, stratified_sample
+from xmllib.data import IndexDataset, check_index_file, stratified_sample
 from xmllib.evaluation.aopc import aopc_table, check_steps
 from xmllib.evaluation.figures import aopc_grid
 from xmllib.evaluation.localisation import localisation_table
@@ -48,7 +47,6 @@ from xmllib.evaluation.perturbations import PERTURBATIONS, check_perturbation
 from xmllib.evaluation.posthoc import (
     DEFAULT_METHODS,
     IN_MODEL,
-    METHODS,
     RANDOM,
     check_methods,
     method_heatmaps,
@@ -73,8 +71,6 @@ class EvaluationImages:
 def evaluation_batch(index: pd.DataFrame, split: str, image_size: int, class_names: Sequence[str],
                      n_images: int, batch_size: int, seed: int = 0) -> EvaluationImages:
     """`n_images` images of a split of an index (`read_index`'s frame), stratified by label and drawn with `seed`."""
-    if not isinstance(n_images, Integral) or n_images < 1:
-        raise ValueError(f"n_images must be a positive integer, got {n_images!r}")
     dataset = IndexDataset(index, split, image_size, classes=list(class_names))
     chosen = stratified_sample(dataset.labels, n_images, seed).tolist()
     batches = list(DataLoader(Subset(dataset, chosen), batch_size=batch_size))
@@ -152,121 +148,86 @@ def _write_outputs(out_dir: Path, aopc: pd.DataFrame, localisation: pd.DataFrame
     return files
 
 
-def run_evaluation(
-    checkpoint: str | Path,
-    dataset_csv: str | Path,
-    out_dir: str | Path,
-    *,
-    n_images: int = DEFAULT_N_IMAGES,
-    steps: int | None = None,
-    patch_sizes: Sequence[int] | None = None,
-    perturbations: Sequence[str] = PERTURBATIONS,
-    methods: Sequence[str] = DEFAULT_METHODS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    device: str | torch.device | None = None,
-    split: str = "test",
-    seed: int = 0,
-    figure_images: int = FIGURE_IMAGES,
-    on_bad_data: str = "error",
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What an evaluation computes, checked on creation (before anything is loaded or written).
+
+    n_images: how many images of `split`, drawn at random (with `seed`) in proportion to
+    each class; steps: L (default min(100, patches) per patch size, larger values are
+    clipped with a warning); patch_sizes: default the paper's scaled to the image size
+    (`default_patch_sizes`); perturbations: any of PERTURBATIONS; methods: any of METHODS
+    (LRP falls back to DeepLift where captum cannot run it, see notes); batch_size: images
+    per forward pass; device: default the checkpoint config's; seed: seeds the image
+    sample, the uniform noise and the random order; figure_images: images in methods.png;
+    on_bad_data: the data checks' choice, as in training (error | skip).
+    """
+
+    n_images: int = DEFAULT_N_IMAGES
+    steps: int | None = None
+    patch_sizes: tuple[int, ...] | None = None
+    perturbations: tuple[str, ...] = PERTURBATIONS
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    device: str | None = None
+    split: str = "test"
+    seed: int = 0
+    figure_images: int = FIGURE_IMAGES
+    on_bad_data: str = "error"
+
+    def __post_init__(self) -> None:
+        for name in ("patch_sizes", "perturbations", "methods"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_methods(self.methods)
+        check_steps(self.steps)
+        for name in ("n_images", "figure_images", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for perturbation in self.perturbations:
+            check_perturbation(perturbation)
+        if self.on_bad_data not in ON_BAD_DATA:
+            raise ValueError(f"on_bad_data must be one of {', '.join(ON_BAD_DATA)}, got {self.on_bad_data!r}")
+
+
+def run_evaluation(checkpoint: str | Path, dataset_csv: str | Path, out_dir: str | Path,
+                   settings: EvaluationSettings = EvaluationSettings(),
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate a checkpoint's in-model heatmaps against post-hoc methods; write the outputs to `out_dir`.
 
-    n_images: how many images of `split`, drawn at random (with `seed`) in proportion
-    to each class; steps: L (default min(100, patches) per
-    patch size, larger values are clipped with a warning); patch_sizes: default the
-    paper's scaled to the image size (`default_patch_sizes`); perturbations: any of
-    PERTURBATIONS; methods: any of METHODS (LRP falls back to DeepLift where captum
-    cannot run it, see notes); batch_size: images per forward pass; device: default
-    the checkpoint config's; seed: seeds the image sample, the uniform noise and the
-    random order; figure_images: images in methods.png; on_bad_data: the data checks'
-    choice, as in training (error | skip); log: called with progress messages.
-    Returns dict(aopc=DataFrame, localisation=DataFrame, notes=list of str,
-    methods=list of the methods run, files=dict of written paths).
+    `log` is called with progress messages. Returns dict(aopc=DataFrame,
+    localisation=DataFrame, notes=list of str, methods=list of the methods run,
+    files=dict of written paths).
     """
-    check_methods(methods)
-    check_steps(steps)
-    if not isinstance(figure_images, Integral) or figure_images < 1:
-        raise ValueError(f"figure_images must be a positive integer, got {figure_images!r}")
-    for perturbation in perturbations:
-        check_perturbation(perturbation)
     say = log or (lambda message: None)
-    model, config, class_names = load_model(checkpoint, device)
-    report = check_index(read_index(dataset_csv), on_bad_data)
-    sample = evaluation_batch(report.index, split, config.image_size, class_names, n_images, batch_size, seed)
+    model, config, class_names = load_model(checkpoint, settings.device)
+    report = check_index_file(dataset_csv, settings.on_bad_data)
+    sample = evaluation_batch(report.index, settings.split, config.image_size, class_names, settings.n_images,
+                              settings.batch_size, settings.seed)
     batch, images = sample.batch, sample.batch["image"]
-    patch_sizes = tuple(patch_sizes) if patch_sizes is not None else default_patch_sizes(*images.shape[-2:])
+    patch_sizes = settings.patch_sizes or default_patch_sizes(*images.shape[-2:])
     for patch_size in patch_sizes:
         check_patch_size(patch_size, *images.shape[-2:])
-    used, notes = resolve_methods(methods, model)
+    used, notes = resolve_methods(settings.methods, model)
     for note in notes:
         say(f"note: {note}")
     heatmaps = {}
     for method in used:
         say(f"heatmaps: {method}")
-        heatmaps[method] = method_heatmaps(model, images, method, batch_size=batch_size, seed=seed)
-    say(f"AOPC: {len(used)} methods x {len(perturbations)} perturbations x patch sizes {list(patch_sizes)}")
-    aopc = aopc_table(model, images, heatmaps, patch_sizes, perturbations, steps, batch_size=batch_size, seed=seed)
+        heatmaps[method] = method_heatmaps(model, images, method, batch_size=settings.batch_size,
+                                          seed=settings.seed)
+    say(f"AOPC: {len(used)} methods x {len(settings.perturbations)} perturbations x patch sizes {list(patch_sizes)}")
+    aopc = aopc_table(model, images, heatmaps, patch_sizes, settings.perturbations, settings.steps,
+                      batch_size=settings.batch_size, seed=settings.seed)
     localisation = localisation_table(heatmaps, batch)
     drawn = ", ".join(f"{count} {name}" for name, count in sample.counts.items())
-    settings = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": split,
-                "images": f"{len(images)} of {sample.split_size}, stratified by label, seed {seed} ({drawn})",
+    described = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": settings.split,
+                "images": f"{len(images)} of {sample.split_size}, stratified by label, seed {settings.seed} ({drawn})",
                 "rows skipped by the data checks": len(report.skipped),
-                "image_size": config.image_size, "steps": steps if steps is not None else "min(100, patches)",
-                "patch_sizes": list(patch_sizes), "perturbations": list(perturbations),
-                "methods requested": list(methods), "methods run": used, "seed": seed,
+                "image_size": config.image_size, "steps": settings.steps if settings.steps is not None else "min(100, patches)",
+                "patch_sizes": list(patch_sizes), "perturbations": list(settings.perturbations),
+                "methods requested": list(settings.methods), "methods run": used, "seed": settings.seed,
                 "CSV lines of the images": ", ".join(map(str, sample.lines))}
-    files = _write_outputs(Path(out_dir), aopc, localisation, batch, heatmaps, settings, notes, figure_images)
+    files = _write_outputs(Path(out_dir), aopc, localisation, batch, heatmaps, described, notes,
+                           settings.figure_images)
     return {"aopc": aopc, "localisation": localisation, "notes": notes, "methods": used, "files": files}
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR [options]`.
-
-    Lists are space-separated: `--patch-sizes 4 8 --methods in-model saliency`.
-    """
-    parser.add_argument("checkpoint", help="a model.pt or checkpoint.pt written by training")
-    parser.add_argument("--dataset", required=True, help="the CSV index of the dataset")
-    parser.add_argument("--out", required=True, help="folder for aopc.csv, localisation.csv, aopc_grid.png, "
-                                                      "methods.png and notes.txt")
-    parser.add_argument("--split", default="test", help="split of the index to evaluate on (default: test)")
-    parser.add_argument("--n-images", type=int, default=DEFAULT_N_IMAGES,
-                        help=f"evaluate N images of the split, drawn at random (--seed) in proportion to each "
-                             f"class (default: {DEFAULT_N_IMAGES})")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="perturbation steps L (default: min(100, patches) for each patch size)")
-    parser.add_argument("--patch-sizes", type=int, nargs="+", default=None,
-                        help="patch sizes in px (default: 4,8,16,32 at 224 px, scaled to keep "
-                             "the number of patches, e.g. 1,2,4,8 at 64 px)")
-    parser.add_argument("--perturbations", nargs="+", default=PERTURBATIONS,
-                        help=f"any of {' '.join(PERTURBATIONS)} (default: all)")
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
-                        help=f"any of {' '.join(METHODS)} (default: {' '.join(DEFAULT_METHODS)}; "
-                             "the random order is always added)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"images per forward pass (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: the checkpoint's config)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the image sample, the uniform noise and the random order")
-    parser.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
-                        help="bad rows in the index: error (stop and list them) | skip (leave them out, counted "
-                             "in notes.txt), as in training")
-    parser.add_argument("--figure-images", type=int, default=FIGURE_IMAGES,
-                        help=f"images shown in methods.png (default: {FIGURE_IMAGES})")
-
-
-def evaluate_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Run `run_evaluation` with parsed arguments, printing progress and the summary tables."""
-    result = run_evaluation(
-        args.checkpoint, args.dataset, args.out, n_images=args.n_images, steps=args.steps,
-        patch_sizes=args.patch_sizes, perturbations=args.perturbations, methods=args.methods,
-        batch_size=args.batch_size, device=args.device, split=args.split, seed=args.seed,
-        figure_images=args.figure_images, on_bad_data=args.on_bad_data, log=print,
-    )
-    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
-        print("\nAOPC at the last step:")
-        print(aopc_summary(result["aopc"]))
-        print("\nLocalisation (mean over the images counted):")
-        print(result["localisation"].pivot_table(index="method", columns="metric", values="value", sort=False))
-    print("\nwrote " + ", ".join(str(path) for path in result["files"].values()))
-    return result
