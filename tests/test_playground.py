@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from xmllib import playground
-from xmllib.models import Explainer, ExplainerClassifier
-from xmllib.playground import classifier_config, frozen_classifier, optimise_heatmap, small_classifier
+from xmllib.models import Explainer, ExplainerClassifier, small_classifier
+from xmllib.playground import classifier_config, frozen_classifier, optimise_heatmap
 
 SIZE = 16
 

@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 
 from xmllib import widgets
 from xmllib.data import IndexDataset, read_index
-from xmllib.models import Explainer, ExplainerClassifier
-from xmllib.playground import optimise_heatmap, small_classifier
+from xmllib.models import Explainer, ExplainerClassifier, small_classifier
+from xmllib.playground import optimise_heatmap
 
 
 @pytest.fixture(scope="module")

@@ -13,24 +13,22 @@ a ResNet-18 would take minutes on a CPU, this one takes seconds.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from xmllib.checkpoints import load_checkpoint, save_checkpoint
+from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_matching, save_checkpoint
 from xmllib.config import Config, preset, resolve_device
 from xmllib.data import IndexDataset, class_names, read_index
 from xmllib.losses import JointLoss, hybrid_explanation_loss, joint_loss
-from xmllib.models import Explainer, ExplainerClassifier, GatedClassifier
+from xmllib.models import Explainer, ExplainerClassifier, small_classifier
 from xmllib.training import seed_everything, set_trainable, train_phase
 
-SMALL_GATES = ["stage1", "stage2", "stage3", "stage4"]
 
 
 class PlaygroundStep(NamedTuple):
@@ -47,31 +45,6 @@ class PlaygroundStep(NamedTuple):
     classification: float
     explanation: float
     probability: float
-
-
-def small_classifier(num_classes: int, width: int = 8) -> GatedClassifier:
-    """A small CNN, gated after each of its 4 stages: a classifier that trains in seconds on a CPU.
-
-    Stage k: conv3x3 -> BatchNorm -> ReLU with width * 2**(k-1) channels (stages
-    1-3 are followed by max pooling 2), then global max pooling and a linear head.
-    H and W must be divisible by 8.
-    """
-    if num_classes < 2 or width < 1:
-        raise ValueError(f"need num_classes >= 2 and width >= 1, got {num_classes} and {width}")
-    channels = [3] + [width * 2**k for k in range(4)]
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    for k, name in enumerate(SMALL_GATES):
-        layers[name] = nn.Sequential(
-            nn.Conv2d(channels[k], channels[k + 1], kernel_size=3, padding=1),
-            nn.BatchNorm2d(channels[k + 1]),
-            nn.ReLU(),
-        )
-        if k < 3:
-            layers[f"pool{k + 1}"] = nn.MaxPool2d(2)
-    layers["global_pool"] = nn.AdaptiveMaxPool2d(1)
-    layers["flatten"] = nn.Flatten()
-    layers["head"] = nn.Linear(channels[-1], num_classes)
-    return GatedClassifier(nn.Sequential(layers), SMALL_GATES, size_divisor=8)
 
 
 def classifier_config(image_size: int = 64, epochs: int = 5) -> Config:
@@ -99,9 +72,11 @@ def frozen_classifier(
     names = class_names(index)
     seed_everything(config.seed)
     model = ExplainerClassifier(Explainer(width=4, init_bias=config.init_bias), small_classifier(len(names)))
-    cache_file = Path(cache_file)
-    state = load_checkpoint(cache_file) if cache_file.is_file() else None
-    if state is not None and state["config"] == config.to_dict() and state["n_train"] == n_train:
+    try:
+        state = load_matching(cache_file, config, n_train=n_train)
+    except CheckpointMismatch:
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         history = pd.DataFrame(state["history"])
     else:
@@ -112,8 +87,8 @@ def frozen_classifier(
             "val": DataLoader(IndexDataset(index, "val", config.image_size, names), batch_size=64),
         }
         history = train_phase(model.to(resolve_device(config.device)), config, 1, loaders, class_names=names)
-        save_checkpoint(cache_file, {"config": config.to_dict(), "class_names": names, "n_train": n_train,
-                                     "model": model.cpu().state_dict(), "history": history.to_dict("records")})
+        save_checkpoint(cache_file, checkpoint_dict(config, names, model.cpu(), n_train=n_train,
+                                                    history=history.to_dict("records")))
     set_trainable(model.cpu(), False)
     return model, history
 

@@ -11,8 +11,7 @@ from torch import Tensor, nn
 
 from xmllib.exercises.checking import Case, CheckResult, run_check, tensor_difference
 from xmllib.exercises.inputs import uniform
-from xmllib.models import Explainer, ExplainerClassifier, gate
-from xmllib.playground import small_classifier
+from xmllib.models import Explainer, ExplainerClassifier, gate, small_classifier
 from xmllib.training import prepare_phase
 
 GATED_SHAPE = ("the gated features have the feature maps' shape B x C x h x w: the heatmap pooled to "

@@ -3,6 +3,8 @@
 method.md section 1.
 """
 
+from collections import OrderedDict
+
 from torch import Tensor, nn
 
 from xmllib.models.explainer import ConvMod
@@ -70,3 +72,31 @@ class SmallVGG(nn.Module):
 def vgg_classifier(num_classes: int, width: int = 32) -> GatedClassifier:
     """The small VGG with a gate after each of its 4 stages; H and W must be divisible by 16."""
     return GatedClassifier(SmallVGG(num_classes, width), VGG_GATE_NAMES, size_divisor=SIZE_DIVISOR)
+
+
+def small_classifier(num_classes: int, width: int = 8) -> GatedClassifier:
+    """A smaller CNN than `SmallVGG`, with its gate names: it trains in seconds on a CPU, and has BatchNorm.
+
+    The loss playground's frozen classifier and the freezing exercise's model (which needs
+    BatchNorm layers to show what a frozen module in train mode does).
+
+    Stage k: conv3x3 -> BatchNorm -> ReLU with width * 2**(k-1) channels (stages
+    1-3 are followed by max pooling 2), then global max pooling and a linear head.
+    H and W must be divisible by 8.
+    """
+    if num_classes < 2 or width < 1:
+        raise ValueError(f"need num_classes >= 2 and width >= 1, got {num_classes} and {width}")
+    channels = [3] + [width * 2**k for k in range(4)]
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for k, name in enumerate(VGG_GATE_NAMES):
+        layers[name] = nn.Sequential(
+            nn.Conv2d(channels[k], channels[k + 1], kernel_size=3, padding=1),
+            nn.BatchNorm2d(channels[k + 1]),
+            nn.ReLU(),
+        )
+        if k < 3:
+            layers[f"pool{k + 1}"] = nn.MaxPool2d(2)
+    layers["global_pool"] = nn.AdaptiveMaxPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["head"] = nn.Linear(channels[-1], num_classes)
+    return GatedClassifier(nn.Sequential(layers), VGG_GATE_NAMES, size_divisor=8)
