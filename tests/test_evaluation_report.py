@@ -13,7 +13,7 @@ from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
 from xmllib.config import preset
 from xmllib.data import class_names, read_index
 from xmllib.evaluation.aopc import aopc, morf_curve
-from xmllib.evaluation.figures import aopc_grid
+from xmllib.plots import aopc_grid
 from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_values
 from xmllib.evaluation.posthoc import method_heatmaps
 from xmllib.cli import main

@@ -13,19 +13,10 @@ from PIL import Image as PILImage
 
 from xmllib import live
 from xmllib.data import make_loaders
-from xmllib.live import (
-    RULES_OF_THUMB,
-    HeatmapFrames,
-    LiveTraining,
-    ProgressBar,
-    figure_png,
-    frame_grid,
-    heatmap_animation,
-    phase_curves,
-    rule_of_thumb_epoch,
-    rule_of_thumb_report,
-)
+from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.models import build_model
+from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
+from xmllib.plots.training import RULES_OF_THUMB, rule_of_thumb_epoch
 from xmllib.training import train_phase
 
 COLUMNS = [f"{split}_{key}" for key in ("loss", "clf_loss", "expl_loss", "accuracy") for split in ("train", "val")]

@@ -13,24 +13,23 @@ from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
 from xmllib import live, tutorial
+from xmllib import widgets as controls_module
 from xmllib.checkpoints import load_model
 from xmllib.config import ConfigError, preset
 from xmllib.data import IndexDataset, PolygonSpec
+from xmllib.plots import aopc_selection, shrunk_png
 from xmllib.tutorial import (
     NotebookConfig,
-    aopc_selection,
-    aopc_selectors,
     cached_phase,
     fixed_batch,
     notebook_config,
     notebook_dataset,
     phase_checkpoint,
     phase_values,
-    retrain_controls,
     retrain_phase,
     retrain_problem,
-    shrunk_png,
 )
+from xmllib.widgets import aopc_selectors, retrain_controls
 
 TINY_SPEC = PolygonSpec(n_train=16, n_val=8, n_test=8, image_size=32, radius=(4.0, 7.0),
                         objects_per_image=(1, 3), line_width=1)
@@ -202,7 +201,7 @@ def test_retrain_controls_train_only_when_pressed_with_the_slider_values(setup, 
 
 def test_retrain_controls_show_the_default_run_below_the_controls(trained, monkeypatch):
     shown = []
-    monkeypatch.setattr(tutorial, "display", shown.append)
+    monkeypatch.setattr(controls_module, "display", shown.append)
     result = trained[2]
     controls = retrain_controls(2, trained[0], default=result)
     assert isinstance(controls.default, Figure)

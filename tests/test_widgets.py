@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from xmllib import widgets
+from xmllib import playground, plots, widgets
 from xmllib.data import IndexDataset, read_index
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
 from xmllib.playground import optimise_heatmap
@@ -83,7 +83,7 @@ def test_dataset_browser_follows_the_slider_and_the_mask_toggle(train_set, posit
 
 def test_sample_figure_names_an_index_outside_the_split(train_set):
     with pytest.raises(ValueError, match=f"holds images 0 to {len(train_set) - 1}"):
-        widgets.sample_figure(train_set, len(train_set))
+        plots.sample_figure(train_set, len(train_set))
 
 
 def test_augmentation_figure_changes_with_p_and_repeats_with_the_seed(train_set, positive):
@@ -96,7 +96,7 @@ def test_augmentation_figure_changes_with_p_and_repeats_with_the_seed(train_set,
     assert not all(np.array_equal(original, copy) for copy in augmented[1:6])
     masks = augmented[6:]
     assert all(set(np.unique(mask)) <= {0.0, 1.0} for mask in masks), "masks stay binary"
-    again = widgets.augmentation_figure(train_set, positive, p=1.0, seed=0)
+    again = plots.augmentation_figure(train_set, positive, p=1.0, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(panel_arrays(again), augmented))
 
 
@@ -137,7 +137,7 @@ def test_pooling_figure_one_relevant_pixel():
 
 def test_pooling_figure_rejects_a_size_larger_than_the_heatmap():
     with pytest.raises(ValueError, match="between 1 and the heatmap's side 16"):
-        widgets.pooling_figure(torch.zeros(1, 16, 16), 32)
+        plots.pooling_figure(torch.zeros(1, 16, 16), 32)
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_loss_playground_with_a_classifier_plots_the_true_class_probability(one_
 def test_playground_grid_shows_where_each_setting_converges(one_image):
     image, mask = one_image
     settings = [(0.0, 1.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.5, 3.0)]
-    figure = widgets.playground_grid(image, mask, 0, None, settings, steps=10)
+    figure = playground.playground_grid(image, mask, 0, None, settings, steps=10)
     heatmaps = panel_arrays(figure)[1:]
     assert len(heatmaps) == 3
     for heatmap, (alpha, beta, gamma) in zip(heatmaps, settings):
@@ -193,7 +193,7 @@ def test_playground_grid_shows_where_each_setting_converges(one_image):
         assert np.array_equal(heatmap, last.heatmap[0, 0].numpy())
     assert figure.axes[3].get_title().startswith("α = 0, β = 0.5, γ = 3\nin mask")
     with pytest.raises(ValueError, match="settings is empty"):
-        widgets.playground_grid(image, mask, 0, None, [])
+        playground.playground_grid(image, mask, 0, None, [])
 
 
 def test_first_heatmaps_of_the_sigmoid_head_differ_by_the_bias_before_the_sigmoid():

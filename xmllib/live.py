@@ -1,89 +1,40 @@
-"""Training you can watch in a notebook: callbacks that redraw after every epoch, and their figures.
+"""Training you can watch in a notebook: the callbacks that redraw after every epoch.
 
 - `LiveTraining` (a `xmllib.training.Callback`): after every epoch it redraws the
-  phase's loss and accuracy curves (`phase_curves`, with the authors' rule of thumb)
-  and the heatmaps of a fixed batch (`frame_grid`), in place, through IPython display
-  handles; it keeps the fixed batch's heatmaps of every epoch (`HeatmapFrames`).
-- `heatmap_animation`: those heatmaps across the epochs, as a small GIF.
+  phase's loss and accuracy curves (`xmllib.plots.phase_curves`, with the authors' rule
+  of thumb) and the heatmaps of a fixed batch (`xmllib.plots.frame_grid`), in place,
+  through IPython display handles; it keeps the fixed batch's heatmaps of every epoch
+  (`HeatmapFrames`), which `xmllib.plots.heatmap_animation` turns into a GIF.
 - `ProgressBar`: a text bar over the epochs of a phase.
-
-Rules of thumb (method.md section 3): phase 1 stops where the classification loss
-is about 25% of its value before the phase (the classifier must stay "unstable" so
-that phase 3 can still move it); phase 2 stops where the explanation loss is below
-about 20% of its start but not 0 (an explainer at loss 0 outputs black maps and
-cannot recover). `phase_curves` draws the threshold on the validation curve and
-marks the first epoch that reaches it.
+- `rule_of_thumb_report`: where the phase's rule of thumb (`xmllib.plots.training`)
+  would have stopped it, in words.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import DisplayHandle, Image, Markdown, Pretty, clear_output, display
-from matplotlib.animation import FuncAnimation, PillowWriter
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from xmllib.models import ExplainerClassifier
-from xmllib.plots import explanation_grid, overlay
+from xmllib.plots import NOTEBOOK_DPI, TRAINING_PANELS, figure_png, frame_grid, heatmap_animation, phase_curves
+from xmllib.plots.training import COLLAPSED, RULES_OF_THUMB, phase_rows, rule_of_thumb_epoch
 from xmllib.training import Callback
 
-CURVE_PANELS = {
-    "loss": "total loss",
-    "clf_loss": "classification loss",
-    "expl_loss": "explanation loss",
-    "accuracy": "accuracy",
-}
-LIVE_DPI = 60
-"""Resolution of the live figures: small PNGs keep a notebook with its outputs light."""
-ANIMATION_PANEL_INCHES = 1.1
 CURVES_PENDING = Markdown("*The curves appear after the first epoch.*")
-
-
-@dataclass(frozen=True)
-class RuleOfThumb:
-    """Where the authors stop a phase: once `column` falls to `fraction` of its value before the phase."""
-
-    column: str
-    fraction: float
-    advice: str
-
-
-RULES_OF_THUMB = {
-    1: RuleOfThumb("clf_loss", 0.25, "stop near 25% of the starting classification loss"),
-    2: RuleOfThumb("expl_loss", 0.20, "stop below 20% of the starting explanation loss, before it reaches 0"),
-}
-"""The rules of thumb of method.md section 3, by phase (phase 3 runs long, with early stopping)."""
-COLLAPSED = 1e-3
-"""A loss below this fraction of its start counts as 0 (phase 2: black maps)."""
-
-
-def rule_of_thumb_epoch(values: Sequence[float], fraction: float) -> int | None:
-    """The first epoch whose value is at most `fraction` times the start, or None.
-
-    values[0] is the value before the phase trains (epoch 0), values[k] the value after epoch k.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) == 0 or not values[0] > 0:
-        raise ValueError(f"need a 1-D sequence of values starting with a positive value, got {values.tolist()}")
-    reached = np.flatnonzero(values[1:] <= fraction * values[0])
-    return int(reached[0]) + 1 if reached.size else None
 
 
 def rule_of_thumb_report(history: pd.DataFrame, phase: int, start: Mapping[str, float]) -> str:
     """Where the phase's rule of thumb would have stopped it, in a sentence or two (validation values)."""
-    rows = _phase_rows(history, phase, start)
+    rows = phase_rows(history, phase, start)
     rule = RULES_OF_THUMB.get(phase)
     if rule is None:
         best = rows.drop(index=0)["val_loss"].idxmin()
@@ -92,12 +43,12 @@ def rule_of_thumb_report(history: pd.DataFrame, phase: int, start: Mapping[str, 
     values = rows[f"val_{rule.column}"]
     first, last = values.iloc[0], values.iloc[-1]
     if not first > 0:
-        return (f"Phase {phase}: {rule.advice}. The validation {CURVE_PANELS[rule.column]} was already {first:.3g} "
+        return (f"Phase {phase}: {rule.advice}. The validation {TRAINING_PANELS[rule.column]} was already {first:.3g} "
                 f"before the phase: the rule, a fraction of the start, does not apply.")
     epoch = rule_of_thumb_epoch(values.to_numpy(), rule.fraction)
     reached = (f"it reached {rule.fraction:.0%} of its start after epoch {epoch}" if epoch is not None
                else f"it did not reach {rule.fraction:.0%} of its start: the authors would train longer")
-    text = (f"Phase {phase}: {rule.advice}. The validation {CURVE_PANELS[rule.column]} went from {first:.3f} "
+    text = (f"Phase {phase}: {rule.advice}. The validation {TRAINING_PANELS[rule.column]} went from {first:.3f} "
             f"to {last:.3f} ({last / first:.0%} of its start); {reached}.")
     if last <= COLLAPSED * first:
         text += " It is at 0: the explainer outputs black maps, and cannot recover from them."
@@ -138,121 +89,6 @@ class HeatmapFrames:
         )
 
 
-def _phase_rows(history: pd.DataFrame | None, phase: int, start: Mapping[str, float] | None) -> pd.DataFrame:
-    """The rows of `phase` indexed by epoch, with the start as epoch 0 when given."""
-    columns = [f"{split}_{key}" for key in CURVE_PANELS for split in ("train", "val")]
-    rows = pd.DataFrame(columns=["epoch", *columns])
-    if history is not None and not history.empty:
-        missing = [c for c in ["phase", "epoch", *columns] if c not in history.columns]
-        if missing:
-            raise ValueError(f"history lacks the columns {missing} (docs/design.md lists them)")
-        rows = history.loc[history["phase"] == phase, ["epoch", *columns]]
-    if start is not None:
-        rows = pd.concat([pd.DataFrame([{"epoch": 0, **{c: start[c] for c in columns}}]), rows])
-    if rows.empty:
-        raise ValueError(f"nothing to draw: the history has no epoch of phase {phase} and no start was given")
-    return rows.astype(float).set_index("epoch")
-
-
-def phase_curves(history: pd.DataFrame | None, phase: int, start: Mapping[str, float] | None = None) -> Figure:
-    """Train and validation losses and accuracy over the epochs of one phase, in four panels.
-
-    history: docs/design.md's columns (rows of other phases are ignored); start: the
-    same train_/val_ values measured before the phase trained, drawn as epoch 0. With
-    a start, the phase's rule of thumb (`RULES_OF_THUMB`) is drawn on its panel: the
-    threshold on the validation curve and the first epoch that reaches it. The epoch
-    of lowest validation loss, whose weights early stopping keeps, is marked on the
-    total loss.
-    """
-    rows = _phase_rows(history, phase, start)
-    fig = Figure(figsize=(12, 2.9), layout="constrained")
-    axes = dict(zip(CURVE_PANELS, fig.subplots(1, len(CURVE_PANELS))))
-    for key, ax in axes.items():
-        for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
-            ax.plot(rows.index, rows[f"{split}_{key}"], marker="o", markersize=3, color=colour, label=split)
-        ax.set(title=CURVE_PANELS[key], xlabel=f"epoch of phase {phase}")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.ticklabel_format(axis="y", useOffset=False)
-    trained = rows.drop(index=0, errors="ignore")
-    if not trained.empty:
-        best = trained["val_loss"].idxmin()
-        axes["loss"].axvline(best, color="gray", linestyle=":", label=f"lowest val loss (kept): {best:.0f}")
-    rule = RULES_OF_THUMB.get(phase)
-    if rule is not None and start is not None:
-        _draw_rule(axes[rule.column], rows[f"val_{rule.column}"], rule)
-    for ax in axes.values():
-        ax.legend(fontsize="x-small")
-    return fig
-
-
-def _draw_rule(ax: Axes, values: pd.Series, rule: RuleOfThumb) -> None:
-    """The rule's threshold line and the first epoch that reaches it (nothing when the start is not positive)."""
-    if not values.iloc[0] > 0:
-        return
-    threshold = rule.fraction * values.iloc[0]
-    ax.axhline(threshold, color="green", linestyle="--", linewidth=1, label=f"{rule.fraction:.0%} of start")
-    epoch = rule_of_thumb_epoch(values.to_numpy(), rule.fraction)
-    if epoch is not None:
-        ax.axvline(values.index[epoch], color="green", linewidth=1, label=f"rule of thumb: epoch {epoch}")
-    ax.set_ylim(bottom=0)
-
-
-def frame_grid(batch: Mapping[str, Tensor], frames: HeatmapFrames, class_names: Sequence[str] | None = None,
-               phase: int | None = None, index: int = -1) -> Figure:
-    """The fixed batch with its heatmaps and predictions of frame `index` (default: the last epoch)."""
-    if not frames.epochs:
-        raise ValueError("no frames recorded yet")
-    figure = explanation_grid(batch["image"], frames.heatmaps[index], batch.get("mask"), batch.get("label"),
-                              frames.predictions[index], class_names)
-    figure.suptitle(_frame_title(frames.epochs[index], phase))
-    return figure
-
-
-def _frame_title(epoch: int, phase: int | None) -> str:
-    name = "the phase" if phase is None else f"phase {phase}"
-    return f"before {name}" if epoch == 0 else f"{name}, after epoch {epoch}"
-
-
-def figure_png(figure: Figure, dpi: int = LIVE_DPI) -> Image:
-    """A figure as a PNG for IPython's display (fixed resolution, whatever the backend)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return Image(data=buffer.getvalue(), format="png")
-
-
-def heatmap_animation(batch: Mapping[str, Tensor], frames: HeatmapFrames, phase: int | None = None,
-                      fps: float = 2.0, dpi: int = LIVE_DPI) -> Image:
-    """A GIF of the fixed batch's heatmaps, one frame per recorded epoch, under the images themselves.
-
-    The heatmaps are drawn on the [0, 1] scale with the outline of the masks, when the batch has them.
-    """
-    if not frames.epochs:
-        raise ValueError("no frames recorded yet: train at least one epoch, or pass frames loaded from a checkpoint")
-    images, masks, n = batch["image"], batch.get("mask"), len(batch["image"])
-    fig = Figure(figsize=(ANIMATION_PANEL_INCHES * n, 2 * ANIMATION_PANEL_INCHES + 0.3), layout="constrained")
-    axes = fig.subplots(2, n, squeeze=False)
-    artists = []
-    for i in range(n):
-        axes[0, i].imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
-        mask = None if masks is None else masks[i]
-        artists.append(overlay(axes[1, i], images[i], frames.heatmaps[0][i], mask, alpha=1.0))
-        for ax in axes[:, i]:
-            ax.set_axis_off()
-    title = fig.suptitle(_frame_title(frames.epochs[0], phase), fontsize="small")
-
-    def draw(k: int) -> list[Any]:
-        for i, artist in enumerate(artists):
-            artist.set_data(frames.heatmaps[k][i, 0].numpy())
-        title.set_text(_frame_title(frames.epochs[k], phase))
-        return [*artists, title]
-
-    animation = FuncAnimation(fig, draw, frames=len(frames.epochs), blit=False)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "heatmaps.gif"
-        animation.save(path, writer=PillowWriter(fps=fps), dpi=dpi)
-        return Image(data=path.read_bytes(), format="gif")
-
-
 class LiveTraining(Callback):
     """Redraws a phase's curves and a fixed batch's heatmaps after every epoch, and keeps the heatmaps.
 
@@ -267,7 +103,7 @@ class LiveTraining(Callback):
 
     def __init__(self, model: ExplainerClassifier, batch: Mapping[str, Tensor], phase: int, *,
                  start: Mapping[str, float] | None = None, class_names: Sequence[str] | None = None,
-                 show: bool = True, redraw: Literal["handles", "clear"] = "handles", dpi: int = LIVE_DPI) -> None:
+                 show: bool = True, redraw: Literal["handles", "clear"] = "handles", dpi: int = NOTEBOOK_DPI) -> None:
         if redraw not in ("handles", "clear"):
             raise ValueError(f"redraw must be 'handles' or 'clear', got {redraw!r}")
         self.batch, self.phase, self.start, self.class_names = batch, phase, start, class_names

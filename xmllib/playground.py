@@ -13,12 +13,13 @@ a ResNet-18 would take minutes on a CPU, this one takes seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
@@ -27,6 +28,7 @@ from xmllib.config import Config, preset, resolve_device
 from xmllib.data import IndexDataset, class_names, read_index
 from xmllib.losses import JointLoss, hybrid_explanation_loss, joint_loss
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
+from xmllib.plots.drawing import PANEL_INCHES, show_heatmap, show_image
 from xmllib.training import seed_everything, set_trainable, train_phase
 
 
@@ -169,3 +171,23 @@ def _check_playground_arguments(image: Tensor, mask: Tensor, alpha: float, beta:
         raise ValueError(f"steps and every must be >= 1, got steps={steps} and every={every}")
     if model is not None:
         model.check_input_size(*image.shape[-2:])
+
+
+def weights_title(alpha: float, beta: float, gamma: float) -> str:
+    """The loss weights as a figure title."""
+    return f"α = {alpha:g}, β = {beta:g}, γ = {gamma:g}"
+
+
+def playground_grid(image: Tensor, mask: Tensor, label: int, model: ExplainerClassifier | None,
+                    settings: Sequence[tuple[float, float, float]], steps: int = 150) -> Figure:
+    """The heatmap `optimise_heatmap` reaches after `steps` steps for each (alpha, beta, gamma) of `settings`."""
+    if not settings:
+        raise ValueError("settings is empty: give at least one (alpha, beta, gamma)")
+    fig = Figure(figsize=(1.9 * (len(settings) + 1), PANEL_INCHES + 0.8), layout="constrained")
+    axes = fig.subplots(1, len(settings) + 1)
+    show_image(axes[0], image, mask, "image and mask")
+    for ax, (alpha, beta, gamma) in zip(axes[1:], settings):
+        *_, last = optimise_heatmap(image, mask, label, alpha=alpha, beta=beta, gamma=gamma, model=model,
+                                    steps=steps, every=steps)
+        show_heatmap(ax, last.heatmap, mask, weights_title(alpha, beta, gamma))
+    return fig

@@ -19,19 +19,16 @@ epochs to a smoke test, in a cache folder of its own: what
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import ipywidgets as widgets
 import pandas as pd
 import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
-from PIL import Image as PILImage
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
@@ -45,20 +42,10 @@ from xmllib.checkpoints import (
 )
 from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
 from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
-from xmllib.evaluation import aopc_grid
-from xmllib.live import (
-    HeatmapFrames,
-    LiveTraining,
-    ProgressBar,
-    figure_png,
-    frame_grid,
-    heatmap_animation,
-    phase_curves,
-    rule_of_thumb_report,
-)
+from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.models import ExplainerClassifier
+from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
 from xmllib.training import TRAINS, evaluate, kept_epoch, majority_share, phase_verdict, seed_everything, train_phase
-from xmllib.widgets import LiveFigure
 
 CACHE_DIR = Path("cache")
 """Relative to the working directory: notebooks/cache/ when a notebook runs from notebooks/."""
@@ -153,7 +140,7 @@ class PhaseResult:
     checkpoint: Path | None
 
     def curves(self) -> Figure:
-        """The phase's curves with its rule of thumb (`xmllib.live.phase_curves`)."""
+        """The phase's curves with its rule of thumb (`xmllib.plots.phase_curves`)."""
         return phase_curves(self.history, self.phase, self.start)
 
     def heatmaps(self) -> Figure:
@@ -307,82 +294,3 @@ def retrain_phase(phase: int, setup: NotebookConfig, **values: float | int) -> P
     result = _train(phase, setup, config, previous, show=True, redraw="clear")
     display(result.animation())
     return result
-
-
-@dataclass
-class RetrainControls:
-    """The retrain sliders and button (`widget`), and the figure of the default run to compare with."""
-
-    widget: widgets.interactive
-    default: Figure | None = None
-
-    def _ipython_display_(self) -> None:
-        """The controls, then the default run's curves as a static figure (it stays in a saved notebook)."""
-        display(self.widget)
-        if self.default is not None:
-            display(figure_png(self.default))
-
-
-def retrain_controls(phase: int, setup: NotebookConfig, default: PhaseResult | None = None,
-                     train: Callable[..., Any] = retrain_phase) -> RetrainControls:
-    """Sliders for the phase's alpha, epochs and the learning rate(s) of what it trains, and a retrain button.
-
-    Nothing trains until the button is pressed; then `train(phase, setup, **values)` runs.
-    The sliders start at the configuration's values; `default`, the run made with them,
-    is shown below as its curves.
-    """
-    defaults = setup.config.phase(phase)
-    trains_explainer, trains_classifier = TRAINS[phase]
-    controls: dict[str, widgets.Widget] = {
-        "alpha": widgets.FloatSlider(value=defaults.alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
-        "epochs": widgets.IntSlider(value=defaults.epochs, min=1, max=max(20, defaults.epochs), description="epochs"),
-    }
-    for name, trains, default_rate in (("lr_clf", trains_classifier, defaults.lr_clf),
-                                       ("lr_expl", trains_explainer, defaults.lr_expl)):
-        if trains:
-            controls[name] = widgets.FloatLogSlider(value=default_rate, base=10, min=-5, max=0, step=0.25,
-                                                    description=name, readout_format=".1e")
-    widget = widgets.interactive(lambda **values: train(phase, setup, **values),
-                                 {"manual": True, "manual_name": f"retrain phase {phase}"}, **controls)
-    return RetrainControls(widget, None if default is None else default.curves())
-
-
-def shrunk_png(path: str | Path, width: int) -> Image:
-    """A PNG file scaled down to `width` pixels wide (never up) with 256 colours, for a light notebook."""
-    with PILImage.open(path) as image:
-        image = image.convert("RGB")
-    if image.width > width:
-        image = image.resize((width, round(image.height * width / image.width)), PILImage.LANCZOS)
-    buffer = io.BytesIO()
-    image.quantize(colors=256).save(buffer, format="png", optimize=True)
-    return Image(data=buffer.getvalue(), format="png")
-
-
-def aopc_selection(table: pd.DataFrame, methods: Sequence[str], perturbation: str, patch_size: int) -> Figure:
-    """AOPC curves of some methods for one perturbation and patch size, from `aopc_table`'s table.
-
-    An empty selection raises a ValueError that says what to choose.
-    """
-    chosen = table[table["method"].isin(list(methods)) & (table["perturbation"] == perturbation)
-                   & (table["patch_size"] == patch_size)]
-    if chosen.empty:
-        raise ValueError(f"no curve for methods {list(methods)}, perturbation {perturbation!r} and patch size "
-                         f"{patch_size}: choose at least one method")
-    return aopc_grid(chosen)
-
-
-def aopc_selectors(table: pd.DataFrame) -> LiveFigure:
-    """07_evaluation's selectors: methods, perturbation and patch size, redrawing `aopc_selection`.
-
-    Defaults: every method, the first perturbation, the largest patch size.
-    """
-    methods = list(dict.fromkeys(table["method"]))
-    perturbations = list(dict.fromkeys(table["perturbation"]))
-    sizes = sorted(int(size) for size in table["patch_size"].unique())
-    controls = {
-        "methods": widgets.SelectMultiple(options=methods, value=tuple(methods), description="methods",
-                                          rows=min(len(methods), 8)),
-        "perturbation": widgets.Dropdown(options=perturbations, value=perturbations[0], description="perturbation"),
-        "patch_size": widgets.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
-    }
-    return LiveFigure(lambda **values: aopc_selection(table, **values), controls)

@@ -1,10 +1,11 @@
 """Notebook controls: figures redrawn by ipywidgets, and the plain functions that draw them.
 
 Every control is a `LiveFigure`: a few ipywidgets and a drawing function called
-with their values. The drawing functions (`sample_figure`, `augmentation_figure`,
-`init_bias_figure`, `pooling_figure`, `playground_figures`, and `playground_grid` for a
-static comparison) are ordinary functions that return matplotlib Figures, so they can
-be called, tested and saved without a notebook. Displayed in a notebook, a `LiveFigure`
+with their values. The drawing functions are `xmllib.plots`' (`sample_figure`,
+`augmentation_figure`, `init_bias_figure`, `pooling_figure`, `playground_figure`,
+`aopc_selection`), ordinary functions that return matplotlib Figures, so they can be
+called, tested and saved without a notebook. `retrain_controls` retrains a tutorial
+phase with other values. Displayed in a notebook, a `LiveFigure`
 shows its controls, an output that redraws when they change (or when its button is
 pressed, for controls that start an optimisation), and a static figure of its default
 state, so that the notebook also reads well where no kernel runs (GitHub, nbviewer). A
@@ -14,26 +15,34 @@ raises out of a control.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
 import torch
-import torch.nn.functional as F
 from IPython.display import clear_output, display
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from xmllib.data import IndexDataset, make_augmentation
-from xmllib.live import figure_png
+from xmllib.data import IndexDataset
 from xmllib.models import ExplainerClassifier, build_model
-from xmllib.playground import PlaygroundStep, optimise_heatmap
-from xmllib.plots import HEATMAP_CMAP, OUTLINE_COLOUR
+from xmllib.playground import PlaygroundStep, optimise_heatmap, weights_title
+from xmllib.plots import (
+    aopc_selection,
+    augmentation_figure,
+    figure_png,
+    init_bias_figure,
+    playground_figure,
+    pooling_figure,
+    sample_figure,
+)
+from xmllib.training import TRAINS
+from xmllib.tutorial import NotebookConfig, PhaseResult, retrain_phase
 
 WIDGET_DPI = 80
-PANEL_INCHES = 1.6
 Drawing = Figure | Iterable[Figure]
 
 
@@ -101,60 +110,6 @@ def _displayable(shown: Figure | str) -> object:
     return figure_png(shown, WIDGET_DPI) if isinstance(shown, Figure) else shown
 
 
-def _draw_outline(ax: Axes, mask: Tensor) -> None:
-    """The outline of a binary mask (1 x H x W); nothing when it is empty or full."""
-    if mask.max() > 0.5 > mask.min():
-        ax.contour(mask[0].numpy(), levels=[0.5], colors=OUTLINE_COLOUR, linewidths=1.0)
-
-
-def _show_image(ax: Axes, image: Tensor, mask: Tensor | None = None, title: str = "") -> None:
-    """An image (3 x H x W in [0, 1]) with the outline of a mask (1 x H x W) when given."""
-    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
-    if mask is not None:
-        _draw_outline(ax, mask)
-    ax.set_title(title, fontsize="small")
-    ax.set_axis_off()
-
-
-def _show_map(ax: Axes, values: Tensor, title: str = "") -> None:
-    """A one-channel map (H x W, or 1 x H x W) of values in [0, 1], in the heatmap colours."""
-    ax.imshow(values.reshape(values.shape[-2:]).numpy(), cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0)
-    ax.set_title(title, fontsize="small")
-    ax.set_axis_off()
-
-
-def _show_heatmap(ax: Axes, heatmap: Tensor, mask: Tensor, title: str) -> None:
-    """A heatmap (1 x 1 x H x W) with the mask's outline, titled with its means inside and outside the mask."""
-    inside = float((heatmap[0] * mask).sum() / mask.sum().clamp(min=1))
-    outside = float((heatmap[0] * (1 - mask)).sum() / (1 - mask).sum().clamp(min=1))
-    _show_map(ax, heatmap, f"{title}\nin mask {inside:.2f}, out {outside:.2f}")
-    _draw_outline(ax, mask)
-
-
-def _show_mask(ax: Axes, mask: Tensor, title: str) -> None:
-    """A binary mask (1 x H x W) in black and white."""
-    ax.imshow(mask[0].numpy(), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(title, fontsize="small")
-    ax.set_axis_off()
-
-
-def _check_index(dataset: IndexDataset, index: int) -> None:
-    if not 0 <= index < len(dataset):
-        raise ValueError(f"index {index} is outside the split, which holds images 0 to {len(dataset) - 1}")
-
-
-def sample_figure(dataset: IndexDataset, index: int, show_mask: bool = True) -> Figure:
-    """Image `index` of a split with its label, the outline of its mask (when `show_mask`), and the mask."""
-    _check_index(dataset, index)
-    sample = dataset[index]
-    fig = Figure(figsize=(2 * PANEL_INCHES + 0.4, PANEL_INCHES + 0.4), layout="constrained")
-    image_ax, mask_ax = fig.subplots(1, 2)
-    label = dataset.classes[int(sample["label"])]
-    _show_image(image_ax, sample["image"], sample["mask"] if show_mask else None, f"image {index}: {label}")
-    _show_mask(mask_ax, sample["mask"], "mask" if bool(sample["has_mask"]) else "no mask")
-    return fig
-
-
 def dataset_browser(dataset: IndexDataset, index: int = 0) -> LiveFigure:
     """A slider over the images of a split, starting at `index`, and a toggle for the mask outline
     (`sample_figure`)."""
@@ -165,26 +120,6 @@ def dataset_browser(dataset: IndexDataset, index: int = 0) -> LiveFigure:
             "show_mask": widgets.Checkbox(value=True, description="mask outline"),
         },
     )
-
-
-def augmentation_figure(dataset: IndexDataset, index: int, p: float, seed: int, n: int = 5) -> Figure:
-    """Image `index` and `n` augmentations of it (`make_augmentation(p, seed)`), above their masks.
-
-    Geometric transforms move the mask with the image; photometric ones change the image only.
-    """
-    _check_index(dataset, index)
-    if n < 1:
-        raise ValueError(f"n must be >= 1 augmented copies, got {n}")
-    augmented = copy.copy(dataset)
-    augmented.augmentation = make_augmentation(p, seed)
-    samples = [dataset[index]] + [augmented[index] for _ in range(n)]
-    fig = Figure(figsize=(PANEL_INCHES * (n + 1), 2 * PANEL_INCHES + 0.3), layout="constrained")
-    axes = fig.subplots(2, n + 1)
-    for k, sample in enumerate(samples):
-        _show_image(axes[0, k], sample["image"], sample["mask"], "original" if k == 0 else f"augmented {k}")
-        _show_mask(axes[1, k], sample["mask"], "its mask")
-    fig.suptitle(f"each transform applied with probability p = {p:g} (seed {seed})", fontsize="small")
-    return fig
 
 
 def augmentation_explorer(dataset: IndexDataset, index: int = 0) -> LiveFigure:
@@ -215,57 +150,14 @@ def first_heatmaps(images: Tensor, init_bias: float, explainer_width: int = 16, 
         return model.eval()(images)[1]
 
 
-def init_bias_figure(images: Tensor, init_bias: float, explainer_width: int = 16, seed: int = 0,
-                     head: str = "tanh_relu") -> Figure:
-    """`images` (N x 3 x H x W) above the first heatmaps a model with this `init_bias` and `head` draws of them."""
-    if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
-        raise ValueError(f"images must be N x 3 x H x W with N >= 1, got shape {tuple(images.shape)}")
-    heatmaps = first_heatmaps(images, init_bias, explainer_width, seed, head)
-    n = len(images)
-    fig = Figure(figsize=(PANEL_INCHES * n, 2 * PANEL_INCHES + 0.4), layout="constrained")
-    axes = fig.subplots(2, n, squeeze=False)
-    for k in range(n):
-        _show_image(axes[0, k], images[k])
-        _show_map(axes[1, k], heatmaps[k], f"mean {heatmaps[k].mean():.3f}")
-    squash = ("tanh", math.tanh(init_bias)) if head == "tanh_relu" else ("sigmoid", 1 / (1 + math.exp(-init_bias)))
-    fig.suptitle(f"{head} head, init_bias = {init_bias:g}: first heatmaps, mean {heatmaps.mean():.3f} "
-                 f"({squash[0]}({init_bias:g}) = {squash[1]:.3f})", fontsize="small")
-    return fig
-
-
 def init_bias_slider(images: Tensor, explainer_width: int = 16, head: str = "tanh_relu",
                      value: float = 3.0) -> LiveFigure:
     """A slider over `init_bias` (starting at `value`) redrawing the first heatmaps of `images` (`init_bias_figure`)."""
     return LiveFigure(
-        lambda init_bias: init_bias_figure(images, init_bias, explainer_width, head=head),
+        lambda init_bias: init_bias_figure(images, first_heatmaps(images, init_bias, explainer_width, head=head),
+                                           init_bias, head),
         {"init_bias": widgets.FloatSlider(value=value, min=-3.0, max=5.0, step=0.25, description="init_bias")},
     )
-
-
-def pooling_figure(heatmap: Tensor, size: int) -> Figure:
-    """A heatmap (1 x H x W) beside its max pooling and its average pooling to `size` x `size` gate values.
-
-    The gate values are written in the cells when there are at most 4 x 4 of them.
-    """
-    if heatmap.ndim != 3 or heatmap.shape[0] != 1:
-        raise ValueError(f"heatmap must be 1 x H x W, got shape {tuple(heatmap.shape)}")
-    if not 1 <= size <= min(heatmap.shape[-2:]):
-        raise ValueError(f"size must be between 1 and the heatmap's side {min(heatmap.shape[-2:])}, got {size}")
-    pooled = {
-        "max pooling": F.adaptive_max_pool2d(heatmap, size),
-        "average pooling": F.adaptive_avg_pool2d(heatmap, size),
-    }
-    fig = Figure(figsize=(3 * PANEL_INCHES + 0.5, PANEL_INCHES + 0.5), layout="constrained")
-    axes = fig.subplots(1, 3)
-    _show_map(axes[0], heatmap, f"heatmap {heatmap.shape[-2]} x {heatmap.shape[-1]}")
-    for ax, (name, values) in zip(axes[1:], pooled.items()):
-        _show_map(ax, values, f"{name} to {size} x {size}\nlargest gate value {values.max():.3f}")
-        if size <= 4:
-            for (row, col), value in zip(torch.cartesian_prod(torch.arange(size), torch.arange(size)).tolist(),
-                                         values.flatten().tolist()):
-                ax.text(col, row, f"{value:.3f}", ha="center", va="center", fontsize=7,
-                        color="black" if value > 0.5 else "white")
-    return fig
 
 
 def pooling_slider(heatmap: Tensor) -> LiveFigure:
@@ -278,52 +170,11 @@ def pooling_slider(heatmap: Tensor) -> LiveFigure:
     )
 
 
-def playground_figure(image: Tensor, mask: Tensor, trace: Sequence[PlaygroundStep], title: str = "") -> Figure:
-    """The image with its mask outline, the heatmap of the last step, and the losses over the steps so far."""
-    if not trace:
-        raise ValueError("the trace is empty: nothing has been optimised yet")
-    last = trace[-1]
-    fig = Figure(figsize=(4 * PANEL_INCHES + 1.2, PANEL_INCHES + 0.7), layout="constrained")
-    image_ax, heatmap_ax, loss_ax, probability_ax = fig.subplots(1, 4)
-    _show_image(image_ax, image, mask, "image and mask")
-    _show_heatmap(heatmap_ax, last.heatmap, mask, f"heatmap after {last.step} steps")
-    steps = [s.step for s in trace]
-    for name in ("total", "explanation", "classification"):
-        loss_ax.plot(steps, [getattr(s, name) for s in trace], marker=".", label=name)
-    loss_ax.set_title("losses", fontsize="small")
-    loss_ax.set_xlabel("step")
-    loss_ax.legend(fontsize="x-small")
-    probability_ax.plot(steps, [s.probability for s in trace], marker=".", color="tab:green")
-    probability_ax.set_title("p(true class)", fontsize="small")
-    probability_ax.set(xlabel="step", ylim=(0, 1.02))
-    fig.suptitle(title, fontsize="small")
-    return fig
-
-
-def _weights(alpha: float, beta: float, gamma: float) -> str:
-    return f"α = {alpha:g}, β = {beta:g}, γ = {gamma:g}"
-
-
-def playground_grid(image: Tensor, mask: Tensor, label: int, model: ExplainerClassifier | None,
-                    settings: Sequence[tuple[float, float, float]], steps: int = 150) -> Figure:
-    """The heatmap `optimise_heatmap` reaches after `steps` steps for each (alpha, beta, gamma) of `settings`."""
-    if not settings:
-        raise ValueError("settings is empty: give at least one (alpha, beta, gamma)")
-    fig = Figure(figsize=(1.9 * (len(settings) + 1), PANEL_INCHES + 0.8), layout="constrained")
-    axes = fig.subplots(1, len(settings) + 1)
-    _show_image(axes[0], image, mask, "image and mask")
-    for ax, (alpha, beta, gamma) in zip(axes[1:], settings):
-        *_, last = optimise_heatmap(image, mask, label, alpha=alpha, beta=beta, gamma=gamma, model=model,
-                                    steps=steps, every=steps)
-        _show_heatmap(ax, last.heatmap, mask, _weights(alpha, beta, gamma))
-    return fig
-
-
 def playground_figures(image: Tensor, mask: Tensor, label: int, model: ExplainerClassifier | None, *,
                        alpha: float, beta: float, gamma: float, steps: int = 150,
                        every: int = 25) -> Iterator[Figure]:
     """`optimise_heatmap` run on one image, as a `playground_figure` after each step it yields."""
-    title = _weights(alpha, beta, gamma)
+    title = weights_title(alpha, beta, gamma)
     trace: list[PlaygroundStep] = []
     for step in optimise_heatmap(image, mask, label, alpha=alpha, beta=beta, gamma=gamma, model=model,
                                  steps=steps, every=every):
@@ -348,3 +199,58 @@ def loss_playground(image: Tensor, mask: Tensor, label: int, model: ExplainerCla
         sliders,
         button="optimise",
     )
+
+
+@dataclass
+class RetrainControls:
+    """The retrain sliders and button (`widget`), and the figure of the default run to compare with."""
+
+    widget: widgets.interactive
+    default: Figure | None = None
+
+    def _ipython_display_(self) -> None:
+        """The controls, then the default run's curves as a static figure (it stays in a saved notebook)."""
+        display(self.widget)
+        if self.default is not None:
+            display(figure_png(self.default))
+
+
+def retrain_controls(phase: int, setup: NotebookConfig, default: PhaseResult | None = None,
+                     train: Callable[..., Any] = retrain_phase) -> RetrainControls:
+    """Sliders for the phase's alpha, epochs and the learning rate(s) of what it trains, and a retrain button.
+
+    Nothing trains until the button is pressed; then `train(phase, setup, **values)` runs.
+    The sliders start at the configuration's values; `default`, the run made with them,
+    is shown below as its curves.
+    """
+    defaults = setup.config.phase(phase)
+    trains_explainer, trains_classifier = TRAINS[phase]
+    controls: dict[str, widgets.Widget] = {
+        "alpha": widgets.FloatSlider(value=defaults.alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
+        "epochs": widgets.IntSlider(value=defaults.epochs, min=1, max=max(20, defaults.epochs), description="epochs"),
+    }
+    for name, trains, default_rate in (("lr_clf", trains_classifier, defaults.lr_clf),
+                                       ("lr_expl", trains_explainer, defaults.lr_expl)):
+        if trains:
+            controls[name] = widgets.FloatLogSlider(value=default_rate, base=10, min=-5, max=0, step=0.25,
+                                                    description=name, readout_format=".1e")
+    widget = widgets.interactive(lambda **values: train(phase, setup, **values),
+                                 {"manual": True, "manual_name": f"retrain phase {phase}"}, **controls)
+    return RetrainControls(widget, None if default is None else default.curves())
+
+
+def aopc_selectors(table: pd.DataFrame) -> LiveFigure:
+    """07_evaluation's selectors: methods, perturbation and patch size, redrawing `aopc_selection`.
+
+    Defaults: every method, the first perturbation, the largest patch size.
+    """
+    methods = list(dict.fromkeys(table["method"]))
+    perturbations = list(dict.fromkeys(table["perturbation"]))
+    sizes = sorted(int(size) for size in table["patch_size"].unique())
+    controls = {
+        "methods": widgets.SelectMultiple(options=methods, value=tuple(methods), description="methods",
+                                          rows=min(len(methods), 8)),
+        "perturbation": widgets.Dropdown(options=perturbations, value=perturbations[0], description="perturbation"),
+        "patch_size": widgets.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
+    }
+    return LiveFigure(lambda **values: aopc_selection(table, **values), controls)

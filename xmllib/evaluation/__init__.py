@@ -4,7 +4,6 @@ method.md section 4. Everything works on images in pixel space [0, 1].
 """
 
 from xmllib.evaluation.aopc import aopc, aopc_table, morf_curve, random_order_heatmaps
-from xmllib.evaluation.figures import aopc_grid
 from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_table, localisation_values
 from xmllib.evaluation.patches import default_patch_sizes, patch_order
 from xmllib.evaluation.perturbations import PERTURBATIONS, perturbation_fill
@@ -36,7 +35,6 @@ __all__ = [
     "RANDOM",
     "LogitsOf",
     "aopc",
-    "aopc_grid",
     "aopc_ranks",
     "aopc_summary",
     "describe_aopc_ranks",

@@ -40,7 +40,6 @@ from xmllib.checkpoints import load_model
 from xmllib.config import ON_BAD_DATA
 from xmllib.data import IndexDataset, check_index_file, stratified_sample
 from xmllib.evaluation.aopc import aopc_table, check_steps
-from xmllib.evaluation.figures import aopc_grid
 from xmllib.evaluation.localisation import localisation_table
 from xmllib.evaluation.patches import check_patch_size, default_patch_sizes
 from xmllib.evaluation.perturbations import PERTURBATIONS, check_perturbation
@@ -137,7 +136,7 @@ def _write_outputs(out_dir: Path, aopc: pd.DataFrame, localisation: pd.DataFrame
              ("aopc.csv", "localisation.csv", "aopc_grid.png", "methods.png", "notes.txt")}
     aopc.to_csv(files["aopc.csv"], index=False)
     localisation.to_csv(files["localisation.csv"], index=False)
-    aopc_grid(aopc).savefig(files["aopc_grid.png"], dpi=120)
+    plots.aopc_grid(aopc).savefig(files["aopc_grid.png"], dpi=120)
     shown = slice(0, figure_images)
     masks = batch["mask"][shown] if batch["has_mask"][shown].any() else None
     strip = {name: maps[shown] for name, maps in heatmaps.items() if name != RANDOM}
