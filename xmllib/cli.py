@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from xmllib.config import INVERSE_FREQUENCY, PER_PHASE, PRESETS, Config, ConfigError, preset
@@ -363,14 +365,28 @@ def run_evaluate(args: argparse.Namespace) -> None:
     evaluate_from_args(args)
 
 
-def run_exercises(args: argparse.Namespace) -> None:
-    from xmllib.exercises.student_copies import stale_copies, write_student_copies
+TEACH_TOOLS = ("nbformat", "nbclient")
+"""What the [teach] extra installs for the classroom commands, which read, write and run notebooks."""
 
+
+def teaching_module(name: str) -> ModuleType:
+    """The module `name` of a classroom command; a ValueError naming the [teach] extra when its tools are missing."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name not in TEACH_TOOLS:
+            raise
+        raise ValueError(f"this command needs {error.name}, which the [teach] extra installs: "
+                         "pip install 'xmllib[teach]' (or the repository's `make venv`)") from None
+
+
+def run_exercises(args: argparse.Namespace) -> None:
+    copies = teaching_module("xmllib.exercises.student_copies")
     if not args.check:
-        for path in write_student_copies(args.notebooks, args.out):
+        for path in copies.write_student_copies(args.notebooks, args.out):
             print(path)
         return
-    stale = stale_copies(args.notebooks, args.out)
+    stale = copies.stale_copies(args.notebooks, args.out)
     if stale:
         raise ValueError(f"the student copies in {args.out}/ are out of date ({', '.join(stale)}): "
                          "run `python -m xmllib exercises` (or `make exercises`)")
@@ -378,9 +394,8 @@ def run_exercises(args: argparse.Namespace) -> None:
 
 
 def run_grade(args: argparse.Namespace) -> None:
-    from xmllib.exercises.grading import grade
-
-    grade(args.notebooks, args.out, timeout=args.timeout, workdir=args.workdir)
+    grading = teaching_module("xmllib.exercises.grading")
+    grading.grade(args.notebooks, args.out, timeout=args.timeout, workdir=args.workdir)
     print(f"grades: {args.out}")
 
 
