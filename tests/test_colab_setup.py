@@ -25,7 +25,8 @@ if sys.argv[1] == "colab":
 from IPython.core.interactiveshell import InteractiveShell
 InteractiveShell.instance().run_cell(json.load(open(sys.argv[2]))).raise_error()
 """
-LISTED = "import importlib.metadata as m, json; print(json.dumps(sorted((d.name, d.version) for d in m.distributions())))"
+LISTED = ("import importlib.metadata as m, json; "
+          "print(json.dumps(sorted((d.name, d.version) for d in m.distributions())))")
 
 
 def run(command: list[str], **kwargs) -> str:
@@ -52,7 +53,7 @@ def repository(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def colab(tmp_path) -> Path:
-    """A fresh virtual environment whose python sees this one's packages (pip included), but not xmllib, as preinstalled."""
+    """A fresh virtual environment whose python sees this one's packages (pip too), not xmllib, as preinstalled."""
     preinstalled = tmp_path / "preinstalled"
     preinstalled.mkdir()
     ours = Path(site.getsitepackages()[0])
@@ -67,7 +68,7 @@ def colab(tmp_path) -> Path:
 
 
 def installed(python: Path, cwd: Path) -> set[tuple[str, str]]:
-    """(name, version) of every distribution `python` sees, run from `cwd` (not the repository, whose egg-info it would see)."""
+    """(name, version) of every distribution `python` sees from `cwd` (not the repository: it has an egg-info)."""
     return {tuple(pair) for pair in json.loads(run([str(python), "-c", LISTED], cwd=cwd))}
 
 

@@ -12,7 +12,8 @@ from xmllib.notebook_links import (SETUP_MARKER, badges, github_name, linked, re
 ROOT = Path(__file__).resolve().parent.parent
 URL = repository_url(ROOT / "pyproject.toml")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-LINK = re.compile(r"(?:github\.com|colab\.research\.google\.com/github|mybinder\.org/v2/gh)/([\w.-]+/[\w.-]+?)(?=[/?)\s\"\\]|\.git|$)")
+LINK = re.compile(r"(?:github\.com|colab\.research\.google\.com/github|mybinder\.org/v2/gh)/"
+                  r"([\w.-]+/[\w.-]+?)(?=[/?)\s\"\\]|\.git|$)")
 """A link to a GitHub repository, directly, through Colab or through Binder; group 1 is its owner/name."""
 
 
@@ -47,7 +48,8 @@ def test_readme_opens_every_notebook_on_colab_and_the_folder_on_binder():
 
 def test_every_notebook_but_08_has_the_paper_scale_switch_as_the_readme_says():
     assert [path.name for path in NOTEBOOKS if "PAPER_SCALE = False" not in code(path)] == ["08_your_own_data.ipynb"]
-    assert "`PAPER_SCALE = True`" in (ROOT / "README.md").read_text() and "08 has none" in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "`PAPER_SCALE = True`" in readme and "08 has none" in readme
 
 
 def test_publishing_under_another_name_rewrites_the_badges_and_the_setup_cell():

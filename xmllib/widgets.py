@@ -43,9 +43,10 @@ class LiveFigure:
     e.g. while an optimisation converges; the last one stays). controls: the widgets
     whose values are passed to `draw` under their keys; every change of their values
     redraws (a slow drawing gives its sliders `continuous_update=False`, so that a drag
-    redraws once, where it is released). The default state is drawn once at construction and kept as `default` (a figure,
-    or the message rejecting the default values). `figure` is the last figure drawn
-    (None after a rejected value) and `message` the last rejection (None after a figure).
+    redraws once, where it is released). The default state is drawn once at construction
+    and kept as `default` (a figure, or the message rejecting the default values). `figure`
+    is the last figure drawn (None after a rejected value) and `message` the last rejection
+    (None after a figure).
     """
 
     def __init__(self, draw: Callable[..., Drawing], controls: Mapping[str, widgets.ValueWidget]) -> None:

@@ -102,7 +102,8 @@ def duplicate_rows(frame: pd.DataFrame) -> pd.DataFrame:
     first_row: dict[str, int] = {}
     for row, image in zip(frame.index, frame["image"]):
         first_row.setdefault(image, row)
-    details = [f"{shown_path(image)} is already on line {first_row[image] + 2}" for image in frame.loc[repeated, "image"]]
+    details = [f"{shown_path(image)} is already on line {first_row[image] + 2}"
+               for image in frame.loc[repeated, "image"]]
     return _problems(frame.index[repeated], DUPLICATE, details)
 
 
