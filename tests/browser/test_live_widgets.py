@@ -30,7 +30,7 @@ def menu(page: Page, top: str, item: str) -> None:
 def run_notebook(page: Page, lab: str, name: str) -> None:
     """Open notebook `name`, clear its saved outputs, run all its cells, and wait until the last one has run
     without an error."""
-    page.goto(f"{lab}/lab/tree/{name}")
+    page.goto(f"{lab}/lab/tree/{name}?reset")  # reset: the only tab, whatever an earlier test left open
     page.locator(IDLE).wait_for(timeout=NOTEBOOK_SECONDS * 1000)
     menu(page, "Edit", "Clear Outputs of All Cells")
     expect(page.locator(".jp-CodeCell .jp-InputArea-prompt", has_text=re.compile(r"\d"))).to_have_count(0)
