@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DATA := data/polygons
 DEMO := runs/demo
 
-.PHONY: demo test test-notebooks-standalone exercises venv clean
+.PHONY: demo test test-browser test-notebooks-standalone exercises links venv clean
 
 venv: $(INSTALLED)
 
@@ -31,6 +31,11 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest tests --nbval-lax notebooks
 
+# The live widgets in a real browser: JupyterLab and Debian's chromium (apt-get install -y chromium),
+# started by the tests themselves (tests/browser/conftest.py).
+test-browser: $(INSTALLED)
+	$(PY) -m pytest -m browser tests/browser
+
 # Each notebook on its own from an empty cache, as on Colab, with the training shrunk to a
 # smoke test (XMLLIB_NOTEBOOK_SMOKE, see xmllib/tutorial.py) to fit CI's time.
 test-notebooks-standalone: $(INSTALLED)
@@ -42,6 +47,12 @@ test-notebooks-standalone: $(INSTALLED)
 # The student copies of the notebooks and their tests (exercises/), made by otter-grader's `otter assign`
 # from the solutions in notebooks/; the tests fail when the committed copies are out of date (docs/teachers.md).
 exercises: $(INSTALLED)
+	$(PY) -m xmllib exercises
+
+# The notebooks' Colab and Binder badges and Colab setup cell, rewritten from pyproject.toml's
+# [project.urls] Repository (xmllib/notebook_links.py), then the student copies that carry them.
+links: $(INSTALLED)
+	$(PY) -m xmllib.notebook_links
 	$(PY) -m xmllib exercises
 
 clean:

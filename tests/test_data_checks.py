@@ -124,6 +124,29 @@ def test_each_problem_is_a_named_counted_skip(tmp_path, clean_rows, case):
     assert report.summary.loc[("all", ""), "images"] == len(frame) - len(rows)
 
 
+def test_messages_name_files_relative_to_the_working_directory(tmp_path, clean_rows, monkeypatch):
+    """A notebook prints these messages into its saved outputs: no path of the machine that ran it."""
+    for case in ("0/1 mask", "not an image", "duplicate row", "mask of another size"):
+        CASES[case][0](clean_rows, tmp_path)
+    frame = _index(tmp_path, clean_rows)
+    assert frame["image"].str.startswith(str(tmp_path)).all(), "read_index makes the paths absolute"
+    monkeypatch.chdir(tmp_path.parent)
+    with pytest.raises(BadDataError) as error:
+        check_index(frame)
+    message = str(error.value)
+    assert str(tmp_path) not in message
+    for shown in (f"{tmp_path.name}/a1.png is already on line 3", f"{tmp_path.name}/text.png",
+                  f"{tmp_path.name}/m01.png holds", f"{tmp_path.name}/big.png is 6 x 8 but its image "
+                  f"{tmp_path.name}/a1.png"):
+        assert shown in message
+    skipped = check_index(frame, on_bad_data="skip").skipped
+    assert not skipped["detail"].str.contains(str(tmp_path), regex=False).any()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert str(tmp_path / "a1.png") in str(pytest.raises(BadDataError, check_index, frame).value), \
+        "a file outside the working directory keeps its full path"
+
+
 def test_all_problems_are_listed_at_once(tmp_path, clean_rows):
     for case in ("0/1 mask", "not an image", "duplicate row"):
         CASES[case][0](clean_rows, tmp_path)

@@ -54,17 +54,26 @@ def test_live_figure_redraws_when_a_control_changes_and_reports_rejected_values(
     assert suptitle(live.default) == "value 1"
 
 
-def test_live_figure_with_a_button_waits_for_the_click_and_keeps_the_last_of_several_figures():
+def test_live_figure_shows_each_figure_of_a_drawing_in_its_output_and_a_rejection_as_a_message(monkeypatch):
+    shown = []
+    monkeypatch.setattr(widgets, "display", shown.append)
+    monkeypatch.setattr(widgets, "clear_output", lambda wait: shown.append("cleared"))
+
     def count_up(to: int):
         for k in range(1, to + 1):
             yield titled(k)
+        if to > 3:
+            raise ValueError(f"counted past 3, to {to}")
 
-    live = widgets.LiveFigure(count_up, {"to": ipywidgets.IntSlider(value=2)}, button="run")
-    assert suptitle(live.figure) == "value 2"
+    live = widgets.LiveFigure(count_up, {"to": ipywidgets.IntSlider(value=2)})
+    assert suptitle(live.figure) == "value 2" and shown == []
+    live.controls["to"].value = 3
+    assert suptitle(live.figure) == "value 3", "a change redraws by itself, with no button"
+    assert [type(item).__name__ if item != "cleared" else item for item in shown] == ["cleared", "Image"] * 3
+    assert all(item.format == "png" for item in shown[1::2])
+    shown.clear()
     live.controls["to"].value = 5
-    assert suptitle(live.figure) == "value 2", "nothing runs before the button is pressed"
-    live.button.click()
-    assert suptitle(live.figure) == "value 5"
+    assert live.figure is None and shown[-2:] == ["cleared", "Cannot draw this: counted past 3, to 5"]
 
 
 def test_dataset_browser_follows_the_slider_and_the_mask_toggle(train_set, positive):
@@ -149,17 +158,17 @@ def one_image():
     return image, mask
 
 
-def test_loss_playground_optimises_on_click_and_redraws_as_it_converges(one_image):
+def test_loss_playground_optimises_again_whenever_a_slider_moves(one_image):
     image, mask = one_image
     playground = widgets.loss_playground(image, mask, 0, steps=20, every=10)
     assert playground.controls["alpha"].value == 0.0, "no classifier: the classification term starts off"
+    assert not any(control.continuous_update for control in playground.controls.values())
     start = playground.figure
     assert "after 20 steps" in start.axes[1].get_title()
     assert [len(line.get_xdata()) for line in start.axes[2].lines][:2] == [3, 3], "steps 0, 10 and 20"
     playground.controls["beta"].value = 1.0
+    assert suptitle(playground.figure) == "α = 0, β = 1, γ = 1"
     playground.controls["gamma"].value = 0.0
-    assert playground.figure is start, "sliders alone start nothing"
-    playground.button.click()
     assert suptitle(playground.figure) == "α = 0, β = 1, γ = 0"
     assert not np.array_equal(panel_arrays(playground.figure)[1], panel_arrays(start)[1])
 
@@ -168,8 +177,9 @@ def test_loss_playground_without_a_classifier_explains_why_alpha_must_be_0(one_i
     image, mask = one_image
     playground = widgets.loss_playground(image, mask, 0, steps=4, every=2)
     playground.controls["alpha"].value = 0.5
-    playground.button.click()
     assert playground.figure is None and "needs a classifier" in playground.message
+    playground.controls["alpha"].value = 0.0
+    assert suptitle(playground.figure) == "α = 0, β = 0.9, γ = 1" and playground.message is None
 
 
 def test_loss_playground_with_a_classifier_plots_the_true_class_probability(one_image):

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from xmllib.config import PRESETS, ConfigError, add_config_arguments, comma_list, config_from_args, parse_bool
@@ -325,14 +328,27 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print("\nwrote " + ", ".join(str(path) for path in result["files"].values()))
 
 
-def run_exercises(args: argparse.Namespace) -> None:
-    from xmllib.exercises.student_copies import stale_copies, write_student_copies
+TEACH_TOOLS = ("nbformat", "otter")
+"""What the [teach] extra installs for the classroom commands, which read, write, run and grade notebooks
+(otter-grader's `otter` runs as a command, so it is looked for rather than imported)."""
 
+
+def teaching_module(name: str) -> ModuleType:
+    """The module `name` of a classroom command; a ValueError naming the [teach] extra when its tools are missing."""
+    missing = [tool for tool in TEACH_TOOLS if importlib.util.find_spec(tool) is None]
+    if missing:
+        raise ValueError(f"this command needs {', '.join(missing)}, which the [teach] extra installs: "
+                         "pip install 'xmllib[teach]' (or the repository's `make venv`)")
+    return importlib.import_module(name)
+
+
+def run_exercises(args: argparse.Namespace) -> None:
+    copies = teaching_module("xmllib.exercises.student_copies")
     if not args.check:
-        for path in write_student_copies(args.notebooks, args.out):
+        for path in copies.write_student_copies(args.notebooks, args.out):
             print(path)
         return
-    stale = stale_copies(args.notebooks, args.out)
+    stale = copies.stale_copies(args.notebooks, args.out)
     if stale:
         raise ValueError(f"the student copies in {args.out}/ are out of date ({', '.join(stale)}): "
                          "run `python -m xmllib exercises` (or `make exercises`)")
@@ -340,9 +356,8 @@ def run_exercises(args: argparse.Namespace) -> None:
 
 
 def run_grade(args: argparse.Namespace) -> None:
-    from xmllib.exercises.grading import grade
-
-    grade(args.submissions, args.autograder, args.out, timeout=args.timeout, workers=args.workers)
+    grading = teaching_module("xmllib.exercises.grading")
+    grading.grade(args.submissions, args.autograder, args.out, timeout=args.timeout, workers=args.workers)
     print(f"grades: {Path(args.out) / 'final_grades.csv'}, feedback: {Path(args.out) / 'grading-summaries'}")
 
 

@@ -5,12 +5,11 @@ with their values. The drawing functions are `xmllib.plots`' (`sample_figure`,
 `augmentation_figure`, `init_bias_figure`, `pooling_figure`, `playground_figure`,
 `aopc_selection`), ordinary functions that return matplotlib Figures, so they can be
 called, tested and saved without a notebook. `retrain_controls` retrains a tutorial
-phase with other values. Displayed in a notebook, a `LiveFigure`
-shows its controls, an output that redraws when they change (or when its button is
-pressed, for controls that start an optimisation), and a static figure of its default
+phase with other values. Displayed in a notebook, a `LiveFigure` shows its controls, an
+output that redraws whenever one of them changes, and a static figure of its default
 state, so that the notebook also reads well where no kernel runs (GitHub, nbviewer). A
-value the drawing function rejects shows its message instead of a figure; it never
-raises out of a control.
+value the drawing function rejects shows its message in the output instead of a figure;
+it never raises out of a control.
 """
 
 from __future__ import annotations
@@ -51,27 +50,21 @@ class LiveFigure:
 
     draw: returns a Figure, or an iterator of Figures (each one is shown as it comes,
     e.g. while an optimisation converges; the last one stays). controls: the widgets
-    whose values are passed to `draw` under their keys. button: a label for a button
-    that redraws (for slow drawings); without it, every change of a control redraws.
-    The default state is drawn once at construction and kept as `default` (a figure,
-    or the message rejecting the default values). `figure` is the last figure drawn
-    (None after a rejected value) and `message` the last rejection (None after a figure).
+    whose values are passed to `draw` under their keys; every change of their values
+    redraws (a slow drawing gives its sliders `continuous_update=False`, so that a drag
+    redraws once, where it is released). The default state is drawn once at construction
+    and kept as `default` (a figure, or the message rejecting the default values). `figure`
+    is the last figure drawn (None after a rejected value) and `message` the last rejection
+    (None after a figure).
     """
 
-    def __init__(self, draw: Callable[..., Drawing], controls: Mapping[str, widgets.ValueWidget],
-                 button: str | None = None) -> None:
+    def __init__(self, draw: Callable[..., Drawing], controls: Mapping[str, widgets.ValueWidget]) -> None:
         self.draw = draw
         self.controls = dict(controls)
         self.output = widgets.Output()
-        self.button = widgets.Button(description=button, button_style="primary") if button else None
-        rows: list[widgets.Widget] = list(self.controls.values())
-        if self.button is not None:
-            self.button.on_click(lambda _: self.redraw())
-            rows.append(self.button)
-        else:
-            for control in self.controls.values():
-                control.observe(lambda _: self.redraw(), names="value")
-        self.widget = widgets.VBox([*rows, self.output])
+        for control in self.controls.values():
+            control.observe(lambda _: self.redraw(), names="value")
+        self.widget = widgets.VBox([*self.controls.values(), self.output])
         self.figure: Figure | None = None
         self.message: str | None = None
         for _ in self._draw():
@@ -182,22 +175,24 @@ def playground_figures(image: Tensor, mask: Tensor, label: int, model: Explainer
         yield playground_figure(image, mask, trace, title)
 
 
+def _weight_slider(name: str, value: float, top: float, step: float) -> widgets.FloatSlider:
+    """A slider from 0 to `top` that sends its value where a drag is released (each value starts an optimisation)."""
+    return widgets.FloatSlider(value=value, min=0.0, max=top, step=step, description=name, continuous_update=False)
+
+
 def loss_playground(image: Tensor, mask: Tensor, label: int, model: ExplainerClassifier | None = None, *,
                     steps: int = 150, every: int = 25) -> LiveFigure:
-    """alpha, beta and gamma sliders and a button that optimises a free heatmap of one image under them.
+    """alpha, beta and gamma sliders; each change optimises a free heatmap of one image under them anew.
 
     The figure is redrawn every `every` steps while the heatmap converges (`playground_figures`).
+    An optimisation takes a second or two, so a slider redraws where a drag is released, not
+    at every value it passes (a key press moves it one step and redraws).
     """
-    sliders = {
-        "alpha": widgets.FloatSlider(value=0.25 if model is not None else 0.0, min=0.0, max=1.0, step=0.05,
-                                     description="alpha"),
-        "beta": widgets.FloatSlider(value=0.9, min=0.0, max=1.0, step=0.05, description="beta"),
-        "gamma": widgets.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="gamma"),
-    }
+    sliders = {"alpha": _weight_slider("alpha", 0.25 if model is not None else 0.0, 1.0, 0.05),
+               "beta": _weight_slider("beta", 0.9, 1.0, 0.05), "gamma": _weight_slider("gamma", 1.0, 5.0, 0.25)}
     return LiveFigure(
         lambda **values: playground_figures(image, mask, label, model, steps=steps, every=every, **values),
         sliders,
-        button="optimise",
     )
 
 

@@ -15,7 +15,9 @@ The problems looked for, in this order (each check sees the rows the previous on
 
 With on_bad_data "error" any problem stops everything, with a list of all of
 them; with "skip" the bad rows are left out, and the report names and counts them.
-Nothing is dropped silently.
+Nothing is dropped silently. Messages name files relative to the working directory when
+they lie under it (`shown_path`), so that a notebook's saved output holds no path of the
+machine that ran it.
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ def check_dataset(csv_path: str | Path, config: Config) -> DataReport:
     return report
 
 
+def shown_path(path: str) -> str:
+    """`path` relative to the working directory when it lies under it, else as it is ("" stays "")."""
+    if not path or not Path(path).is_absolute():
+        return path
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path
+
+
 def _problems(rows: pd.Index, problem: str, details: list[str]) -> pd.DataFrame:
     """A problems table: one row per bad index row, columns problem and detail."""
     return pd.DataFrame({"problem": problem, "detail": details}, index=rows, dtype=object)
@@ -118,7 +130,8 @@ def duplicate_rows(frame: pd.DataFrame) -> pd.DataFrame:
     first_row: dict[str, int] = {}
     for row, image in zip(frame.index, frame["image"]):
         first_row.setdefault(image, row)
-    details = [f"{image} is already on line {first_row[image] + 2}" for image in frame.loc[repeated, "image"]]
+    details = [f"{shown_path(image)} is already on line {first_row[image] + 2}"
+               for image in frame.loc[repeated, "image"]]
     return _problems(frame.index[repeated], DUPLICATE, details)
 
 
@@ -133,6 +146,7 @@ def file_problems(frame: pd.DataFrame) -> pd.DataFrame:
 
 def inspect_files(image: str, masks: list[str]) -> tuple[str, str] | None:
     """The first problem of one row's files, as (problem, detail), or None; "" masks are absent."""
+    image, masks = shown_path(image), [shown_path(path) for path in masks]
     try:
         size = open_image(image, "RGB").size
     except DatasetError as error:
