@@ -7,7 +7,8 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "xmllib"
 #: the floor the notebooks stand on: nothing below them imports them
-NOTEBOOK_MODULES = ("xmllib.tutorial", "xmllib.live", "xmllib.widgets", "xmllib.playground", "xmllib.diagrams")
+NOTEBOOK_MODULES = ("xmllib.tutorial", "xmllib.live", "xmllib.widgets", "xmllib.playground", "xmllib.diagrams",
+                    "xmllib.notebook_links")
 
 
 def module_name(path: Path) -> str:
