@@ -208,3 +208,12 @@ def test_aopc_ranks_rank_the_last_step_per_setting_and_say_so():
     text = describe_aopc_ranks(ranks.reset_index())
     assert "ranks first in 1 of 2 settings" in text and "holds in part" in text
     assert "black 2 px: 1 of 3, gray 2 px: 3 of 3" in text
+
+
+def test_summary_table_keeps_counts_as_whole_numbers():
+    from xmllib.evaluation.predictions import summary_table
+
+    table = summary_table({"test_accuracy": 0.98765, "pompom": 0.5, "pompom_n": 500, "pompom_excluded": 0})
+    assert table.loc["test_accuracy", "value"] == 0.988 and table.loc["pompom", "images"] == 500
+    assert pd.isna(table.loc["test_accuracy", "images"])
+    assert "500.0" not in table.to_string() and "500" in table.to_string()

@@ -54,10 +54,24 @@ def test_live_figure_redraws_when_a_control_changes_and_reports_rejected_values(
     assert suptitle(live.default) == "value 1"
 
 
-def test_live_figure_shows_each_figure_of_a_drawing_in_its_output_and_a_rejection_as_a_message(monkeypatch):
+class Handle:
+    """Stands for IPython's DisplayHandle: records what replaces the displayed output."""
+
+    def __init__(self, shown: list) -> None:
+        self.shown = shown
+
+    def update(self, item: object) -> None:
+        self.shown.append(("update", item))
+
+
+def test_live_figure_shows_one_figure_and_redraws_it_in_place_or_shows_a_rejection(monkeypatch):
     shown = []
-    monkeypatch.setattr(widgets, "display", shown.append)
-    monkeypatch.setattr(widgets, "clear_output", lambda wait: shown.append("cleared"))
+
+    def display(item, display_id=False):
+        shown.append(("display", item))
+        return Handle(shown) if display_id else None
+
+    monkeypatch.setattr(widgets, "display", display)
 
     def count_up(to: int):
         for k in range(1, to + 1):
@@ -67,13 +81,17 @@ def test_live_figure_shows_each_figure_of_a_drawing_in_its_output_and_a_rejectio
 
     live = widgets.LiveFigure(count_up, {"to": ipywidgets.IntSlider(value=2)})
     assert suptitle(live.figure) == "value 2" and shown == []
+    live._ipython_display_()
+    assert [kind for kind, _ in shown] == ["display", "display"] and shown[0][1] is live.widget
+    assert shown[1][1].format == "png", "one figure below the controls: the default state's"
+    shown.clear()
     live.controls["to"].value = 3
     assert suptitle(live.figure) == "value 3", "a change redraws by itself, with no button"
-    assert [type(item).__name__ if item != "cleared" else item for item in shown] == ["cleared", "Image"] * 3
-    assert all(item.format == "png" for item in shown[1::2])
+    assert [kind for kind, _ in shown] == ["update"] * 3, "each figure of the drawing replaces the one shown"
+    assert all(item.format == "png" for _, item in shown)
     shown.clear()
     live.controls["to"].value = 5
-    assert live.figure is None and shown[-2:] == ["cleared", "Cannot draw this: counted past 3, to 5"]
+    assert live.figure is None and shown[-1] == ("update", "Cannot draw this: counted past 3, to 5")
 
 
 def test_dataset_browser_follows_the_slider_and_the_mask_toggle(train_set, positive):

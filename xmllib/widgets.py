@@ -5,11 +5,11 @@ with their values. The drawing functions are `xmllib.plots`' (`sample_figure`,
 `augmentation_figure`, `init_bias_figure`, `pooling_figure`, `playground_figure`,
 `aopc_selection`), ordinary functions that return matplotlib Figures, so they can be
 called, tested and saved without a notebook. `retrain_controls` retrains a tutorial
-phase with other values. Displayed in a notebook, a `LiveFigure` shows its controls, an
-output that redraws whenever one of them changes, and a static figure of its default
-state, so that the notebook also reads well where no kernel runs (GitHub, nbviewer). A
-value the drawing function rejects shows its message in the output instead of a figure;
-it never raises out of a control.
+phase with other values. Displayed in a notebook, a `LiveFigure` shows its controls and
+one figure below them, redrawn in place whenever a control changes; it is an ordinary
+output, so the notebook also reads well where no kernel runs (GitHub, nbviewer). A value
+the drawing function rejects shows its message there instead of a figure; it never
+raises out of a control.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 import torch
-from IPython.display import clear_output, display
+from IPython.display import DisplayHandle, display
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -51,8 +51,9 @@ class LiveFigure:
     draw: returns a Figure, or an iterator of Figures (each one is shown as it comes,
     e.g. while an optimisation converges; the last one stays). controls: the widgets
     whose values are passed to `draw` under their keys; every change of their values
-    redraws (a slow drawing gives its sliders `continuous_update=False`, so that a drag
-    redraws once, where it is released). The default state is drawn once at construction
+    redraws, in place of the one figure shown below the controls (a slow drawing gives its
+    sliders `continuous_update=False`, so that a drag redraws once, where it is released).
+    The default state is drawn once at construction
     and kept as `default` (a figure, or the message rejecting the default values). `figure`
     is the last figure drawn (None after a rejected value) and `message` the last rejection
     (None after a figure).
@@ -61,10 +62,10 @@ class LiveFigure:
     def __init__(self, draw: Callable[..., Drawing], controls: Mapping[str, widgets.ValueWidget]) -> None:
         self.draw = draw
         self.controls = dict(controls)
-        self.output = widgets.Output()
         for control in self.controls.values():
             control.observe(lambda _: self.redraw(), names="value")
-        self.widget = widgets.VBox([*self.controls.values(), self.output])
+        self.widget = widgets.VBox(list(self.controls.values()))
+        self.shown: DisplayHandle | None = None
         self.figure: Figure | None = None
         self.message: str | None = None
         for _ in self._draw():
@@ -76,11 +77,10 @@ class LiveFigure:
         return {key: control.value for key, control in self.controls.items()}
 
     def redraw(self) -> None:
-        """Draw the current values into the output, figure after figure."""
+        """Draw the current values, figure after figure, in place of the figure shown below the controls."""
         for shown in self._draw():
-            with self.output:
-                clear_output(wait=True)
-                display(_displayable(shown))
+            if self.shown is not None:
+                self.shown.update(_displayable(shown))
 
     def _draw(self) -> Iterator[Figure | str]:
         """Call `draw`, record each figure it makes (or its rejection) and yield it."""
@@ -94,8 +94,14 @@ class LiveFigure:
             yield self.message
 
     def _ipython_display_(self) -> None:
-        """The controls with their output, then the default state as a static figure."""
-        display(self.widget, _displayable(self.default))
+        """The controls, then one figure of their values, which every change redraws in place.
+
+        The figure is an ordinary output (updated through its display id), so a saved
+        notebook keeps the last one drawn, also where no kernel runs (GitHub, nbviewer).
+        """
+        display(self.widget)
+        self.shown = display(_displayable(self.figure if self.figure is not None else self.message),
+                             display_id=True)
 
 
 def _displayable(shown: Figure | str) -> object:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -86,3 +87,17 @@ def summarise_test(result: SplitResult) -> dict[str, Any]:
         out[f"{name}_n"] = summary["n"]
         out[f"{name}_excluded"] = summary["excluded"]
     return {k: (float(v) if isinstance(v, float) or torch.is_tensor(v) else v) for k, v in out.items()}
+
+
+def summary_table(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """`summarise_test`'s figures as a table: one row per figure, its value and the images it counts.
+
+    Columns: value, images (images with the figure defined), excluded (images left out);
+    the classification figures count every image, so their counts are left empty.
+    """
+    names = [key for key in summary if not key.endswith(("_n", "_excluded"))]
+    return pd.DataFrame({
+        "value": [float(summary[name]) for name in names],
+        "images": pd.array([summary.get(f"{name}_n") for name in names], dtype="Int64"),
+        "excluded": pd.array([summary.get(f"{name}_excluded") for name in names], dtype="Int64"),
+    }, index=pd.Index(names, name="figure")).round({"value": 3})
