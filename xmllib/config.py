@@ -91,13 +91,13 @@ class Config:
         "class weights of the classification loss (train and val): inverse (inverse class frequency in the "
         "train split) or a comma list in class order")
     norm_mean: tuple[float, float, float] | None = _option(None,
-        "per-channel mean the model normalises with, comma list of 3 (unset: ImageNet's when pretrained, else"
-        " 0.5)")
+        "per-channel mean the model normalises with, comma list of 3 (unset: ImageNet's when pretrained, "
+        "else 0.5)")
     norm_std: tuple[float, float, float] | None = _option(None,
         "per-channel standard deviation, comma list of 3 (unset: ImageNet's when pretrained, else 0.5)")
     on_bad_data: str = _option("error",
-        "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): error (stop and"
-        " list them) | skip (leave them out, named and counted)")
+        "bad rows in the index (unreadable images, bad masks, unknown labels, duplicates...): error (stop "
+        "and list them) | skip (leave them out, named and counted)")
     head: str = _option("tanh_relu",
         "explainer head: tanh_relu (the paper's conv -> BatchNorm -> tanh -> ReLU) | sigmoid (ours: conv -> "
         "sigmoid, no BatchNorm)")
