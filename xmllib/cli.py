@@ -122,7 +122,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
-    """--on-bad-data for the commands that read a saved model's data: the checks training runs, the same choice."""
+    """--on-bad-data for the commands that check an index (data check, test, diagnose, evaluate) as training does."""
     from xmllib.config import ON_BAD_DATA
 
     parser.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
@@ -190,7 +190,6 @@ def _shape_names(text: str) -> tuple[tuple[int, int], ...]:
 
 def add_import_arguments(data_commands: Any) -> None:
     """`data folder ROOT`, `data voc ROOT` (importers into a CSV index) and `data check INDEX`."""
-    from xmllib.config import ON_BAD_DATA
     from xmllib.data.importers import DEFAULT_RATIOS, MASK_SUFFIX
 
     defaults = argparse.ArgumentDefaultsHelpFormatter
@@ -217,8 +216,7 @@ def add_import_arguments(data_commands: Any) -> None:
     check = data_commands.add_parser("check", formatter_class=defaults,
                                      help="summarise an index and list its bad rows")
     check.add_argument("index", help="CSV index")
-    check.add_argument("--on-bad-data", choices=ON_BAD_DATA, default="error",
-                       help="error: fail listing the bad rows; skip: report them and leave them out")
+    add_bad_data_argument(check)
     check.add_argument("--out", default=None, help="write the rows kept to this CSV")
 
 

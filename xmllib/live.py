@@ -149,11 +149,12 @@ class LiveTraining(Callback):
 
 
 class ProgressBar(Callback):
-    """A text bar over the epochs of one phase, redrawn in place after each epoch.
+    """A text bar over the epochs of one phase, redrawn in place after each epoch, then a record line.
 
-    Drawn through a display handle rather than a widget, so that a saved notebook keeps
-    its last state (a widget's saved text is its first one); printed line by line
-    outside IPython. Early stopping may end the phase before the bar is full.
+    Drawn through a display handle rather than a widget (a widget's saved text is its
+    first one); printed line by line outside IPython. When the phase ends the bar gives
+    way to one line saying what was trained (`record`), so a saved notebook keeps no bar,
+    full or stopped early, only what the run did.
     """
 
     def __init__(self, phase: int, epochs: int) -> None:
@@ -170,6 +171,17 @@ class ProgressBar(Callback):
         last = history.iloc[-1]
         done = int((history["phase"] == self.phase).sum())
         self._show(self.text(done, f"val_loss={last['val_loss']:.3f}, val_accuracy={last['val_accuracy']:.2f}"))
+
+    def on_phase_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        self._show(self.record(history))
+
+    def record(self, history: pd.DataFrame) -> str:
+        """What the phase trained, in one line: epochs, minutes and seconds, and its last val figures."""
+        rows = history[history["phase"] == self.phase]
+        minutes, seconds = divmod(round(time.perf_counter() - self.began), 60)
+        last = rows.iloc[-1]
+        return (f"phase {self.phase} trained {len(rows)} of {self.epochs} epochs in {minutes} min {seconds} s; "
+                f"last epoch: val loss {last['val_loss']:.3f}, val accuracy {last['val_accuracy']:.2f}")
 
     def _show(self, text: str) -> None:
         if self.handle is None:
