@@ -7,7 +7,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from xmllib.data import DatasetError, IndexDataset, make_augmentation, make_loaders
+from xmllib.data import DatasetError, IndexDataset, make_augmentation, make_loaders, measured_sample
 
 
 def _save(path, array):
@@ -195,3 +195,57 @@ def test_workers_do_not_repeat_each_others_augmentations(tmp_path):
     loader = make_loaders(csv, image_size=8, batch_size=1, aug_prob=1.0, seed=0, num_workers=2)
     first, second = list(loader["train"])  # one batch from each worker, same image
     assert not torch.equal(first["image"], second["image"])
+
+
+def _files(index):
+    return [index.parent / name for name in pd.read_csv(index, keep_default_na=False)[["image", "mask"]].values.ravel()
+            if name]
+
+
+def test_a_split_in_memory_reads_each_file_once(rgb_index):
+    kept, read = IndexDataset(rgb_index, "train", 16), IndexDataset(rgb_index, "train", 16, in_memory=False)
+    first = [kept[i] for i in range(len(kept))]
+    for path in _files(rgb_index):
+        path.unlink()
+    for i, item in enumerate(first):
+        again = kept[i]
+        assert all(torch.equal(again[key], item[key]) for key in item)
+    with pytest.raises(DatasetError, match="cannot read image file"):
+        read[0]
+
+
+def test_augmentation_does_not_change_the_images_kept_in_memory(rgb_index):
+    plain = IndexDataset(rgb_index, "train", 16, in_memory=False)[0]
+    augmented = IndexDataset(rgb_index, "train", 16, augmentation=make_augmentation(1.0, seed=0), in_memory=True)
+    changed = augmented[0]
+    augmented.augmentation = None
+    assert not torch.equal(changed["image"], plain["image"])
+    assert torch.equal(augmented[0]["image"], plain["image"]) and torch.equal(augmented[0]["mask"], plain["mask"])
+
+
+def test_a_split_too_large_for_memory_is_read_from_disk(rgb_index, monkeypatch):
+    monkeypatch.setattr("xmllib.data.dataset.CACHE_BYTES", 16 * 16 * 5)
+    dataset = IndexDataset(rgb_index, "train", 16)
+    dataset[0]
+    for path in _files(rgb_index):
+        path.unlink()
+    with pytest.raises(DatasetError, match="cannot read image file"):
+        dataset[0]
+
+
+def test_the_measured_sample_is_fixed_stratified_and_unaugmented(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [{"image": _save(tmp_path / f"im{i}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)), "mask": "",
+             "label": "a" if i < 30 else "b", "split": "train"} for i in range(40)]
+    loaders = make_loaders(_index(tmp_path, rows), 8, batch_size=4, aug_prob=1.0, seed=0)
+    sample = measured_sample(loaders["train"], 8, seed=3)
+    labels = torch.cat([batch["label"] for batch in sample])
+    positions = torch.cat([batch["index"] for batch in sample])
+    assert len(labels) == 8 and labels.bincount().tolist() == [6, 2]
+    assert torch.equal(positions, torch.cat([batch["index"] for batch in measured_sample(loaders["train"], 8, 3)]))
+    assert sample.dataset.dataset.augmentation is None and loaders["train"].dataset.augmentation is not None
+    unaugmented_items = IndexDataset(_index(tmp_path, rows), "train", 8)
+    first = next(iter(sample))
+    assert torch.equal(first["image"][0], unaugmented_items[int(first["index"][0])]["image"])
+    assert len(measured_sample(loaders["train"], 0, seed=3).dataset) == 40
+    assert len(measured_sample(loaders["train"], 100, seed=3).dataset) == 40

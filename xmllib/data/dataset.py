@@ -16,6 +16,12 @@ from xmllib.config import Config
 
 from .augmentation import make_augmentation
 from .index import SPLITS, DatasetError, class_names, read_index
+from .sampling import stratified_sample
+
+#: a split is kept decoded in memory when its images, masks and distractor masks take at most this
+#: many bytes (the demo's 1500 training images of 64 px: 31 MB)
+CACHE_BYTES = 2**30
+BYTES_PER_PIXEL = 5
 
 
 class IndexDataset(Dataset):
@@ -29,7 +35,10 @@ class IndexDataset(Dataset):
     neighbours and thresholded at 0.5 (pixel > 127), so grey or JPEG-like mask
     values are kept (the original divided by 255 and cast to uint8, which zeroed
     every value below 255). The image is returned in pixel space, [0, 1], not
-    normalised: the model normalises.
+    normalised: the model normalises. `in_memory` keeps each decoded image and
+    mask in memory from its first read on (before augmentation), so later epochs
+    read no file; by default (None) a split is kept when its arrays fit in
+    `CACHE_BYTES`.
     """
 
     def __init__(
@@ -39,6 +48,7 @@ class IndexDataset(Dataset):
         image_size: int,
         classes: list[str] | None = None,
         augmentation: A.Compose | None = None,
+        in_memory: bool | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
@@ -55,14 +65,25 @@ class IndexDataset(Dataset):
         self._images = rows["image"].tolist()
         self._masks = rows["mask"].tolist()
         self._distractors = rows["distractors"].tolist()
+        if in_memory is None:
+            in_memory = len(rows) * image_size * image_size * BYTES_PER_PIXEL <= CACHE_BYTES
+        self._decoded: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = {} if in_memory else None
 
     def __len__(self) -> int:
         return len(self._images)
 
+    def _decode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image, mask and distractor mask of row i as uint8 arrays, from memory once decoded (when cached)."""
+        if self._decoded is not None and i in self._decoded:
+            return self._decoded[i]
+        arrays = (_read_image(self._images[i], self.image_size), _read_mask(self._masks[i], self.image_size),
+                  _read_mask(self._distractors[i], self.image_size))
+        if self._decoded is not None:
+            self._decoded[i] = arrays
+        return arrays
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        image = _read_image(self._images[i], self.image_size)
-        mask = _read_mask(self._masks[i], self.image_size)
-        distractors = _read_mask(self._distractors[i], self.image_size)
+        image, mask, distractors = self._decode(i)
         if self.augmentation is not None:
             out = self.augmentation(image=image, masks=[mask, distractors])
             image, (mask, distractors) = out["image"], out["masks"]
@@ -84,6 +105,7 @@ def make_loaders(
     aug_prob: float,
     seed: int,
     num_workers: int = 0,
+    in_memory: bool | None = None,
 ) -> dict[str, DataLoader]:
     """DataLoaders for the splits present in the index (a CSV path or ``read_index``'s frame), keyed by split.
 
@@ -92,7 +114,8 @@ def make_loaders(
     aug_prob, seeded too; workers reseed it from their own torch seed so that they
     do not repeat each other's augmentations). A last train batch of a single image
     is dropped (a different image each epoch, as the order is shuffled): BatchNorm
-    cannot train on a batch of one where a feature map is 1 x 1.
+    cannot train on a batch of one where a feature map is 1 x 1. `in_memory`: see
+    `IndexDataset`.
     """
     frame = index if isinstance(index, pd.DataFrame) else read_index(index)
     classes = class_names(frame)
@@ -107,6 +130,7 @@ def make_loaders(
             image_size,
             classes,
             augmentation=make_augmentation(aug_prob, seed) if train else None,
+            in_memory=in_memory,
         )
         loaders[split] = DataLoader(
             dataset,
@@ -124,6 +148,26 @@ def unaugmented(loader: DataLoader) -> DataLoader:
     """The loader's images in order, none augmented or dropped: for measuring a split, not training on it."""
     return DataLoader(_without_augmentation(loader.dataset), batch_size=loader.batch_size,
                       num_workers=loader.num_workers)
+
+
+def measured_sample(loader: DataLoader, n: int, seed: int) -> DataLoader:
+    """`unaugmented(loader)` limited to `n` of its images (0: all), a seeded sample stratified by label.
+
+    The per-epoch statistics of the train split measure this sample: the same images
+    after every epoch, so the curves stay comparable, at a fraction of the whole split's cost.
+    """
+    plain = unaugmented(loader)
+    if n == 0 or n >= len(plain.dataset):
+        return plain
+    positions = stratified_sample(_labels(plain.dataset), n, seed).tolist()
+    return DataLoader(Subset(plain.dataset, positions), batch_size=plain.batch_size, num_workers=plain.num_workers)
+
+
+def _labels(dataset: Dataset) -> torch.Tensor:
+    """The labels of an IndexDataset, or of the IndexDataset under a Subset."""
+    if isinstance(dataset, Subset):
+        return _labels(dataset.dataset)[list(dataset.indices)]
+    return dataset.labels
 
 
 def _without_augmentation(dataset: Dataset) -> Dataset:
