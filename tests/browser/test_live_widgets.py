@@ -11,8 +11,12 @@ from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOK_SECONDS = 300
-REDRAW_SECONDS = 120
+#: a ceiling against a hung kernel only: each wait ends at its event (every cell run, a new figure), so a
+#: slow machine passes, however slow
+NOTEBOOK_SECONDS = 3600
+#: the least time a redraw is given; a slower machine gets as long as its run of the whole notebook took,
+#: since one redraw is a part of that work
+REDRAW_FLOOR_SECONDS = 120
 FINISHED = """() => {
     const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
     const failed = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
@@ -27,17 +31,19 @@ def menu(page: Page, top: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
 
 
-def run_notebook(page: Page, lab: str, name: str) -> None:
+def run_notebook(page: Page, lab: str, name: str) -> float:
     """Open notebook `name`, clear its saved outputs, run all its cells, and wait until the last one has run
-    without an error."""
+    without an error; returns the redraw budget, scaled to the seconds the run took."""
     page.goto(f"{lab}/lab/tree/{name}?reset")  # reset: the only tab, whatever an earlier test left open
     page.locator(IDLE).wait_for(timeout=NOTEBOOK_SECONDS * 1000)
     menu(page, "Edit", "Clear Outputs of All Cells")
     expect(page.locator(".jp-CodeCell .jp-InputArea-prompt", has_text=re.compile(r"\d"))).to_have_count(0)
+    began = time.monotonic()
     menu(page, "Run", "Run All Cells")
     page.wait_for_function(FINISHED, timeout=NOTEBOOK_SECONDS * 1000, polling=500)
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
     assert not errors, f"{name} wrote to stderr:\n" + "\n".join(errors)[-3000:]
+    return max(REDRAW_FLOOR_SECONDS, time.monotonic() - began)
 
 
 def slider(page: Page, description: str) -> Locator:
@@ -64,9 +70,10 @@ def drag_right(page: Page, control: Locator, pixels: float) -> None:
     page.mouse.up()
 
 
-def new_figure(page: Page, images: Locator, seen: set[str]) -> str:
-    """The src of the figure the output settles on (the kernel idle, the same image for 1 s), one not `seen`."""
-    deadline, last = time.monotonic() + REDRAW_SECONDS, None
+def new_figure(page: Page, images: Locator, seen: set[str], budget: float) -> str:
+    """The src of the figure the output settles on (the kernel idle, the same image for 1 s), one not `seen`,
+    within `budget` seconds."""
+    deadline, last = time.monotonic() + budget, None
     while time.monotonic() < deadline:
         shown = sources(images)
         current = shown[-1] if shown else None
@@ -74,11 +81,11 @@ def new_figure(page: Page, images: Locator, seen: set[str]) -> str:
             return current
         last = current
         time.sleep(1.0)
-    raise AssertionError(f"no new figure within {REDRAW_SECONDS} s (last: {(last or '')[:60]})")
+    raise AssertionError(f"no new figure within {budget:.0f} s (last: {(last or '')[:60]})")
 
 
 def test_the_loss_playground_redraws_when_a_slider_moves(page, lab):
-    run_notebook(page, lab, "03_losses.ipynb")
+    budget = run_notebook(page, lab, "03_losses.ipynb")
     beta, gamma = slider(page, "beta"), slider(page, "gamma")
     drawn = page.locator(".jp-Cell", has=beta).locator(".jp-OutputArea-output > img")
     default = sources(drawn)
@@ -87,17 +94,17 @@ def test_the_loss_playground_redraws_when_a_slider_moves(page, lab):
     expect(beta.locator(".widget-readout")).to_have_text("0.90")
     press_right(page, beta)
     expect(beta.locator(".widget-readout")).to_have_text("0.95")
-    by_key = new_figure(page, drawn, set(default))
+    by_key = new_figure(page, drawn, set(default), budget)
 
     drag_right(page, gamma, 60)
     expect(gamma.locator(".widget-readout")).not_to_have_text("1.00")
-    by_drag = new_figure(page, drawn, {*default, by_key})
+    by_drag = new_figure(page, drawn, {*default, by_key}, budget)
     assert by_drag.startswith("data:image/png") and len({default[0], by_key, by_drag}) == 3
     assert drawn.count() == 1, "redrawn in place: still one figure below the sliders"
 
 
 def test_retraining_phase_1_draws_live_curves_after_a_slider_moves(page, lab):
-    run_notebook(page, lab, "04_phase1_classifier.ipynb")
+    budget = run_notebook(page, lab, "04_phase1_classifier.ipynb")
     epochs = slider(page, "epochs")
     controls = page.locator(".widget-vbox", has=epochs).last
     expect(epochs.locator(".widget-readout")).to_have_text("1")
@@ -110,7 +117,7 @@ def test_retraining_phase_1_draws_live_curves_after_a_slider_moves(page, lab):
     controls.get_by_role("button", name="retrain phase 1").click()
     output = controls.locator(".widget-output img")
     seen: set[str] = set()
-    deadline = time.monotonic() + REDRAW_SECONDS
+    deadline = time.monotonic() + budget
     while not any(src.startswith("data:image/gif") for src in seen) and time.monotonic() < deadline:
         seen |= set(sources(output))
         time.sleep(0.2)
