@@ -195,3 +195,39 @@ def test_explain_matches_an_eval_forward_and_keeps_every_module_mode():
         expected_logits, expected = model(images)
     torch.testing.assert_close(heatmaps, expected)
     torch.testing.assert_close(logits, expected_logits)
+
+
+def test_a_max_normalised_gate_is_the_classifier_behind_the_map_over_its_maximum():
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, explainer_width=4, gate_norm="max").eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        logits, heatmap = model(x)
+        by_hand = model.classifier((x - model.mean) / model.std, heatmap / heatmap.amax(dim=(2, 3), keepdim=True))
+    assert torch.allclose(logits, by_hand, atol=1e-6)
+
+
+@pytest.mark.parametrize("gate_norm, level_matters", [("max", False), ("none", True)])
+def test_only_the_paper_gate_lets_the_maps_level_move_the_decision(gate_norm, level_matters):
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, explainer_width=4, gate_norm=gate_norm).eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        plain, heatmap = model(x)
+        dimmed, dimmed_map = model(x, lambda z: 0.3 * z)
+    assert torch.allclose(dimmed_map, 0.3 * heatmap)
+    assert torch.allclose(plain, dimmed, atol=1e-5) != level_matters
+
+
+def test_a_black_map_stays_black_behind_the_max_normalised_gate():
+    from xmllib.models.joint import level_free
+
+    maps = torch.zeros(2, 1, 8, 8)
+    maps[1, 0, 2, 3] = 0.25
+    free = level_free(maps)
+    assert torch.equal(free[0], maps[0]) and free[1].max() == 1.0 and free[1].sum() == 1.0
+
+
+def test_an_unknown_gate_norm_is_refused():
+    with pytest.raises(ValueError, match="unknown gate_norm 'mean'.*'none', 'max'"):
+        build_model("vgg", 2, gate_norm="mean")

@@ -14,6 +14,7 @@ from xmllib.training import (
     Callback,
     EarlyStopping,
     NonFiniteLossError,
+    kept_epoch,
     make_optimizer,
     train,
     train_phase,
@@ -194,6 +195,45 @@ def test_early_stopping_restores_the_best_weights():
     assert stop and stopper.best_epoch == 2
     stopper.restore(layer)
     assert layer.weight.item() == 2.0
+
+
+def _stepped(floor, epochs):
+    """An EarlyStopping with `floor` after the epochs (val loss, val accuracy), weights = epoch number."""
+    layer, stopper = torch.nn.Linear(1, 1), EarlyStopping(patience=10, accuracy_floor=floor)
+    for epoch, (loss, accuracy) in enumerate(epochs, start=1):
+        with torch.no_grad():
+            layer.weight.fill_(epoch)
+        stopper.step(loss, epoch, layer, accuracy)
+    stopper.restore(layer)
+    history = pd.DataFrame({"phase": 2, "epoch": range(1, len(epochs) + 1), "val_loss": [e[0] for e in epochs],
+                            "val_accuracy": [e[1] for e in epochs], "val_accuracy_floor": floor})
+    return stopper, int(layer.weight.item()), int(kept_epoch(history, 2)["epoch"])
+
+
+@pytest.mark.parametrize("floor, epochs, expected", [
+    (0.0, [(1.0, 0.95), (0.5, 0.50), (0.7, 0.93), (0.4, 0.60)], 4),  # the paper's rule: the lowest loss
+    (0.9, [(1.0, 0.95), (0.5, 0.50), (0.7, 0.93), (0.4, 0.60)], 3),  # the lowest loss of the accurate epochs
+    (0.9, [(0.5, 0.60), (0.4, 0.70), (0.3, 0.65)], 2),  # none accurate: the most accurate
+    (0.9, [(0.5, 0.60), (0.9, 0.91), (0.3, 0.65)], 2),  # one accurate epoch beats a lower loss
+])
+def test_the_kept_epoch_is_accurate_enough_and_history_and_weights_agree(floor, epochs, expected):
+    stopper, restored, from_history = _stepped(floor, epochs)
+    assert stopper.kept_epoch == restored == from_history == expected
+
+
+def test_phase_2_keeps_an_epoch_within_the_margin_of_the_accuracy_it_started_from(tiny_index, tiny_config):
+    from xmllib.training import ACCURACY_MARGIN, evaluate
+
+    config = tiny_config.replace(keep="accurate", epochs=(2, 2, 0))
+    model, loaders = setup(tiny_index, config)
+    history = train_phase(model, config, 1, loaders, class_names=CLASSES)
+    started = evaluate(model, loaders["val"], config, config.phase(2).alpha, torch.device("cpu"))["accuracy"]
+    history = train_phase(model, config, 2, loaders, class_names=CLASSES, history=history)
+    assert (history[history["phase"] == 1]["val_accuracy_floor"] == 0.0).all()
+    assert history[history["phase"] == 2]["val_accuracy_floor"].tolist() == [started - ACCURACY_MARGIN] * 2
+    kept = kept_epoch(history, 2)
+    measured = evaluate(model, loaders["val"], config, config.phase(2).alpha, torch.device("cpu"))
+    assert measured["loss"] == pytest.approx(kept["val_loss"], rel=1e-5)
 
 
 def test_callbacks_see_every_epoch(tiny_index, tiny_config):

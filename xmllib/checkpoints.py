@@ -138,6 +138,7 @@ def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
         pretrained=config.pretrained,
         mean=config.norm_mean,
         std=config.norm_std,
+        gate_norm=config.gate_norm,
     )
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from xmllib.losses import EXPLANATION_LOSSES, WEAK_TERMS
 from xmllib.models.explainer import HEADS
-from xmllib.models.joint import CLASSIFIERS
+from xmllib.models.joint import CLASSIFIERS, GATE_NORMS
 from xmllib.models.resnet import GATINGS
 from xmllib.optimizers import OPTIMIZERS
 
@@ -27,6 +27,7 @@ PHASES = (1, 2, 3)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience", "min_steps")
 ON_BAD_DATA = ("error", "skip")
+KEEP_RULES = ("loss", "accurate")
 INVERSE_FREQUENCY = "inverse"
 
 
@@ -115,6 +116,17 @@ class Config:
         "normalise with batch statistics and update their running ones, so the classifier follows the map's "
         "level; its weights stay frozen")
 
+    gate_norm: str = _option("none",
+        "the heatmap that gates the classifier: none (the paper's: as the explainer gives it) | max (ours: "
+        "divided by its own maximum, so the classifier's decision does not move with the map's level)")
+    keep: str = _option("loss",
+        "which epoch's weights a phase keeps: loss (the paper's: the lowest val loss) | accurate (ours: the "
+        "lowest val loss among the epochs whose val accuracy is within 0.05 of the accuracy the phase started "
+        "from, phases 2 and 3; the most accurate epoch when none is)")
+    train_stats_images: int = _option(0,
+        "ours (paper: 0, the whole split): images of the train split measured after every epoch (a fixed sample "
+        "stratified by label, drawn with the seed; eval mode, no augmentation)")
+
     def __post_init__(self) -> None:
         for name in PER_PHASE:
             value = getattr(self, name)
@@ -141,6 +153,8 @@ class Config:
         _check_choice("on_bad_data", self.on_bad_data, ON_BAD_DATA)
         _check_choice("head", self.head, HEADS)
         _check_choice("weak_term", self.weak_term, WEAK_TERMS)
+        _check_choice("keep", self.keep, KEEP_RULES)
+        _check_choice("gate_norm", self.gate_norm, GATE_NORMS)
         for name in ("alpha", "beta", "aug_prob", "gate_dropout"):
             values = getattr(self, name)
             for v in values if isinstance(values, tuple) else (values,):
@@ -154,6 +168,7 @@ class Config:
         _check_positive("batch_size", (self.batch_size,))
         _check_positive("image_size", (self.image_size,))
         _check_positive("explainer_width", (self.explainer_width,))
+        _check_positive("train_stats_images", (self.train_stats_images,), allow_zero=True)
         if self.head_penalty < 0:
             raise ConfigError(f"head_penalty must be >= 0, got {self.head_penalty}")
         if self.gamma < 0:
@@ -285,6 +300,8 @@ PRESETS: dict[str, Config] = {
         weak_term="box",
         head_penalty=1.0,
         explainer_width=8,
+        train_stats_images=300,
+        keep="accurate",
         optimizer="adam",
         batch_size=32,
         image_size=64,

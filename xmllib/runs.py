@@ -72,9 +72,14 @@ class PhaseVerdicts(Callback):
     def __init__(self, chance: float) -> None:
         self.chance = chance
         self.warnings: list[str] = []
+        self.judged: set[int] = set()
 
     def on_phase_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
-        verdict = phase_verdict(history, int(history.iloc[-1]["phase"]), self.chance)
+        phase = int(history.iloc[-1]["phase"])
+        if phase in self.judged:  # a phase of 0 epochs ends with the history of the phase before it
+            return
+        self.judged.add(phase)
+        verdict = phase_verdict(history, phase, self.chance)
         if verdict is not None:
             print(verdict, flush=True)
             self.warnings.append(verdict)

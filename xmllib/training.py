@@ -3,7 +3,8 @@
 `train_phase` trains one phase: the modules the phase freezes get no gradient, are
 left out of the optimiser and are put in eval mode (the original left them in
 train mode, so their BatchNorm statistics drifted while "frozen"). After every
-epoch the model is measured in eval mode over the whole train and val splits,
+epoch the model is measured in eval mode over the val split and the train split
+(or a fixed sample of it, `train_stats_images`),
 ReduceLROnPlateau steps on the val loss, early stopping keeps the best weights,
 a checkpoint is written atomically, and the callbacks are called. `train` runs the
 three phases and resumes from the run folder's last checkpoint.
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_checkpoint, load_matching, save_checkpoint
 from xmllib.config import Config, PhaseConfig
-from xmllib.data import unaugmented
+from xmllib.data import measured_sample
 from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, head_range_penalty, joint_loss, with_head_penalty
 from xmllib.models import ExplainerClassifier
@@ -83,34 +84,59 @@ class Callback:
         """Called after each phase, once the best weights are restored."""
 
 
+#: `keep` "accurate" (ours): an epoch of phase 2 or 3 may be kept only when its val accuracy is at least the
+#: accuracy of the weights the phase started from, less this margin
+ACCURACY_MARGIN = 0.05
+
+
 @dataclass
 class EarlyStopping:
-    """Stops after `patience` epochs without a lower val loss; remembers the best weights."""
+    """Stops after `patience` epochs without a lower val loss; remembers the weights to keep.
+
+    An epoch may be kept only when its val accuracy reaches `accuracy_floor` (0: any
+    epoch, the paper's rule); among those, the one with the lowest val loss. When no
+    epoch reaches the floor, the most accurate one is kept. `kept_epoch` applies the
+    same rule to a history.
+    """
 
     patience: int
+    accuracy_floor: float = 0.0
     best_loss: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
     best_state: dict[str, Tensor] | None = None
+    fallback_accuracy: float = -math.inf
+    fallback_epoch: int = 0
+    fallback_state: dict[str, Tensor] | None = None
 
     @property
     def stopped(self) -> bool:
         """True once `patience` epochs in a row brought no improvement."""
         return self.bad_epochs >= self.patience
 
-    def step(self, loss: float, epoch: int, model: nn.Module) -> bool:
-        """Record one epoch's val loss; True when training should stop."""
-        if loss < self.best_loss:
+    def step(self, loss: float, epoch: int, model: nn.Module, accuracy: float = 1.0) -> bool:
+        """Record one epoch's val loss and accuracy; True when training should stop."""
+        if accuracy >= self.accuracy_floor and loss < self.best_loss:
             self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
             self.best_state = copy.deepcopy(model.state_dict())
-        else:
-            self.bad_epochs += 1
+            self.fallback_state = None
+            return self.stopped
+        self.bad_epochs += 1
+        if self.best_state is None and accuracy > self.fallback_accuracy:
+            self.fallback_accuracy, self.fallback_epoch = accuracy, epoch
+            self.fallback_state = copy.deepcopy(model.state_dict())
         return self.stopped
 
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch whose weights `restore` loads (0: none yet)."""
+        return self.best_epoch if self.best_state is not None else self.fallback_epoch
+
     def restore(self, model: nn.Module) -> None:
-        """Load the best weights seen, if any."""
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
+        """Load the weights to keep, if any."""
+        state = self.best_state if self.best_state is not None else self.fallback_state
+        if state is not None:
+            model.load_state_dict(state)
 
     def state_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -292,12 +318,16 @@ def train_phase(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, patience=2)
     stopper = EarlyStopping(phase.patience)
     start = 1
+    if resume_state is None and config.keep == "accurate" and phase.phase > 1:
+        started = evaluate(model, loaders["val"], config, phase.alpha, device, class_weights)
+        stopper.accuracy_floor = started["accuracy"] - ACCURACY_MARGIN
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         stopper.load_state_dict(resume_state["early_stopping"])
         start = resume_state["epoch"] + 1
-    measured = {"train": unaugmented(loaders["train"]), "val": loaders["val"]}
+    measured = {"train": measured_sample(loaders["train"], config.train_stats_images, config.seed),
+                "val": loaders["val"]}
     epoch = start
     try:
         for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):
@@ -305,9 +335,10 @@ def train_phase(
                 break
             row = _train_and_measure(model, loaders["train"], measured, optimizer, config, phase, epoch, device,
                                      class_weights, checkpoint)
+            row["val_accuracy_floor"] = stopper.accuracy_floor
             rows.append(row)
             scheduler.step(row["val_loss"])
-            stopper.step(row["val_loss"], epoch, model)
+            stopper.step(row["val_loss"], epoch, model, row["val_accuracy"])
             state = {"phase": phase.phase, "epoch": epoch, "phase_done": False, "history": rows}
             if checkpoint is not None:
                 save_checkpoint(checkpoint, _checkpoint_state(config, class_names, model, optimizer, scheduler,
@@ -350,9 +381,19 @@ def majority_share(labels: Tensor) -> float:
 
 
 def kept_epoch(history: pd.DataFrame, phase: int) -> pd.Series:
-    """The history row of the epoch whose weights `phase` kept: its lowest val loss (its last, if none is finite)."""
+    """The history row of the epoch whose weights `phase` kept, by `EarlyStopping`'s rule.
+
+    The lowest finite val loss among the epochs whose val accuracy reaches the phase's
+    floor (column `val_accuracy_floor`; 0 when absent); when none does, the most accurate
+    epoch; the last, if no loss is finite.
+    """
     rows = history[history["phase"] == phase]
-    return rows.loc[rows["val_loss"].idxmin()] if rows["val_loss"].notna().any() else rows.iloc[-1]
+    floor = rows["val_accuracy_floor"].fillna(0.0) if "val_accuracy_floor" in rows else 0.0
+    eligible = rows[(rows["val_accuracy"] >= floor) & rows["val_loss"].map(math.isfinite)]
+    if not eligible.empty:
+        return eligible.loc[eligible["val_loss"].idxmin()]
+    finite = rows[rows["val_loss"].map(math.isfinite)]
+    return finite.loc[finite["val_accuracy"].idxmax()] if not finite.empty else rows.iloc[-1]
 
 
 def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:

@@ -22,6 +22,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PLAIN_MEAN = (0.5, 0.5, 0.5)
 PLAIN_STD = (0.5, 0.5, 0.5)
+#: how the heatmap is scaled before it gates the classifier: "none" (the paper's: as it is) or "max" (ours:
+#: divided by its own maximum, per image, so the classifier sees the map's shape and not its level)
+GATE_NORMS = ("none", "max")
+GATE_NORM_EPS = 1e-6
 
 
 class ExplainerClassifier(nn.Module):
@@ -30,6 +34,11 @@ class ExplainerClassifier(nn.Module):
     x is B x 3 x H x W in pixel space [0, 1]; it is normalised with the `mean`
     and `std` buffers (saved in the state dict) before both networks see it.
     Returns logits B x K and the heatmap B x 1 x H x W in [0, 1).
+
+    `gate_norm` "max" (ours) gates the classifier with each heatmap divided by its
+    maximum (`level_free`): dimming or brightening a map leaves the decision as it was,
+    so the explainer's training can move the map's level (which its sparsity term
+    does) without breaking a classifier that learned behind another level.
     """
 
     def __init__(
@@ -38,8 +47,12 @@ class ExplainerClassifier(nn.Module):
         classifier: GatedClassifier,
         mean: Sequence[float] = PLAIN_MEAN,
         std: Sequence[float] = PLAIN_STD,
+        gate_norm: str = "none",
     ) -> None:
         super().__init__()
+        if gate_norm not in GATE_NORMS:
+            raise ValueError(f"unknown gate_norm {gate_norm!r}: choose one of {list(GATE_NORMS)}")
+        self.gate_norm = gate_norm
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 values each (one per RGB channel), std > 0; got {mean} and {std}")
         self.explainer = explainer
@@ -109,7 +122,13 @@ class ExplainerClassifier(nn.Module):
         heatmap = self.explainer(normalised)
         if edit_heatmap is not None:
             heatmap = edit_heatmap(heatmap)
-        return self.classifier(normalised, heatmap), heatmap
+        gating = level_free(heatmap) if self.gate_norm == "max" else heatmap
+        return self.classifier(normalised, gating), heatmap
+
+
+def level_free(heatmap: Tensor) -> Tensor:
+    """Each heatmap B x 1 x H x W divided by its own maximum (an all-black map stays black)."""
+    return heatmap / heatmap.amax(dim=(2, 3), keepdim=True).clamp_min(GATE_NORM_EPS)
 
 
 def _size_recorder(sizes: dict[str, int], name: str) -> Callable[..., None]:
@@ -130,6 +149,7 @@ def build_model(
     pretrained: bool | str | Path = False,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    gate_norm: str = "none",
 ) -> ExplainerClassifier:
     """An ExplainerClassifier with the named classifier (one of CLASSIFIERS).
 
@@ -137,7 +157,8 @@ def build_model(
     the small VGG always gates after its 4 stages. `head`: the explainer's head (see
     `Explainer`). `pretrained` (ResNets only):
     True or a state dict file, see `resnet_classifier`. `mean` / `std` default to
-    ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise.
+    ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise. `gate_norm`:
+    see `ExplainerClassifier`.
     """
     if classifier not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {classifier!r}: choose one of {list(CLASSIFIERS)}")
@@ -155,4 +176,5 @@ def build_model(
         gated,
         mean=mean if mean is not None else (IMAGENET_MEAN if use_imagenet else PLAIN_MEAN),
         std=std if std is not None else (IMAGENET_STD if use_imagenet else PLAIN_STD),
+        gate_norm=gate_norm,
     )
