@@ -22,6 +22,7 @@ from xmllib.models.explainer import HEADS
 from xmllib.models.joint import CLASSIFIERS, GATE_NORMS
 from xmllib.models.resnet import GATINGS
 from xmllib.optimizers import OPTIMIZERS
+from xmllib.precision import PRECISIONS
 
 PHASES = (1, 2, 3)
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -87,6 +88,9 @@ class Config:
     aug_prob: float = _option(0.2, "probability of each augmentation")
     seed: int = _option(0, "random seed")
     device: str = _option("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | mps")
+    precision: str = _option("auto",
+        "forward passes in: auto (bfloat16 on a CUDA GPU that has it, else float16; float32 on a CPU or MPS) | "
+        "float32 | bfloat16 | float16 (these two need CUDA)")
     num_workers: int = _option(0, "data-loading worker processes")
     class_weights: tuple[float, ...] | str | None = _option(None,
         "class weights of the classification loss (train and val): inverse (inverse class frequency in the "
@@ -150,6 +154,7 @@ class Config:
         _check_choice("gates", self.gates, GATINGS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("on_bad_data", self.on_bad_data, ON_BAD_DATA)
         _check_choice("head", self.head, HEADS)
         _check_choice("weak_term", self.weak_term, WEAK_TERMS)

@@ -151,6 +151,8 @@ def train_run(
                            config.image_size)
     device = resolve_device(config.device)
     model.to(device)
+    if device.type == "cuda":  # cuDNN's convolutions are faster on channels-last tensors
+        model.to(memory_format=torch.channels_last)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.yaml")

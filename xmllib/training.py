@@ -39,6 +39,7 @@ from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode
 from xmllib.optimizers import build_optimizer
+from xmllib.precision import autocast, grad_scaler
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -199,8 +200,9 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
     edit = (partial(drop_gate_regions, masks=mask, mask_valid=mask_valid, probability=gate_dropout)
             if gate_dropout > 0 else None)
     capture = model.explainer.capture_preactivation() if config.head_penalty > 0 else nullcontext([])
-    with capture as preactivation:
+    with capture as preactivation, autocast(config.precision, device):
         logits, heatmap = model(images, edit)
+    logits, heatmap = logits.float(), heatmap.float()
     loss = joint_loss(
         logits, labels, heatmap,
         alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
@@ -208,7 +210,7 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
     )
     if config.head_penalty > 0:
         low, high = ACTIVE_RANGES[model.explainer.head]
-        penalty = head_range_penalty(preactivation[0], low, high)
+        penalty = head_range_penalty(preactivation[0].float(), low, high)
         loss = with_head_penalty(loss, penalty, config.head_penalty, alpha)
     return loss, logits
 
@@ -256,13 +258,15 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
     # the text bar shows in a terminal only (disable=None: off without a TTY), so a notebook keeps
     # no progress-bar residue; notebooks draw their own progress (xmllib.live)
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
+    scaler = grad_scaler(config.precision, device)
     for batch_number, batch in enumerate(bar, start=1):
         loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights, gate_dropout)
         if not torch.isfinite(loss.total):
             raise NonFiniteLossError(phase.phase, epoch, f"the loss of batch {batch_number}", checkpoint)
         optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
-        optimizer.step()
+        scaler.scale(loss.total).backward()
+        scaler.step(optimizer)
+        scaler.update()
         bar.set_postfix(loss=f"{loss.total.item():.4f}")
 
 

@@ -1,0 +1,40 @@
+"""Mixed precision: the dtype the forward pass runs in, by device.
+
+`--precision auto` (the default) runs a CUDA GPU's forward passes under autocast in
+bfloat16 where the GPU has it, else in float16 (with a gradient scaler), and everything
+else in float32: a CPU gains little from autocast, and the MPS backend is kept to float32.
+The losses are always computed in float32.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype autocast runs the forward pass in on `device`; None for plain float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if device.type != "cuda":
+        raise ValueError(f"precision {precision!r} needs a CUDA GPU, but the device is {device.type}; "
+                         "use auto or float32")
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return getattr(torch, precision)
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """The context the forward pass runs in: autocast to `autocast_dtype`, or nothing for float32."""
+    dtype = autocast_dtype(precision, device)
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for float16 only (bfloat16 and float32 have float32's range)."""
+    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(precision, device) == torch.float16)
