@@ -1,5 +1,7 @@
 """The losses against values computed by hand and against a per-sample loop."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -151,9 +153,25 @@ def test_head_range_penalty_by_hand_and_zero_inside_the_range():
     assert losses.head_range_penalty(pre.clamp(-4.5, 4.5), -4.5, 4.5).item() == 0.0
 
 
-def test_with_head_penalty_adds_to_the_explanation_term_only():
+def test_an_explanation_term_adds_to_the_explanation_part_only():
     joint = losses.JointLoss(torch.tensor(1.0), torch.tensor(0.8), torch.tensor(2.0))
-    out = losses.with_head_penalty(joint, torch.tensor(0.5), weight=0.1, alpha=0.6)
+    out = losses.with_explanation_term(joint, torch.tensor(0.5), weight=0.1, alpha=0.6)
     assert out.classification is joint.classification
     assert out.explanation.item() == pytest.approx(2.05)
     assert out.total.item() == pytest.approx(1.0 + 0.4 * 0.05)
+
+
+def test_the_deletion_loss_is_minus_log_one_minus_p_true_on_the_samples_it_applies_to():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 3) * 4, torch.tensor([0, 2, 1, 1, 0])
+    applies = torch.tensor([True, True, False, True, False])
+    expected = [-math.log(1 - logits[i].softmax(0)[labels[i]].item()) if applies[i] else 0.0 for i in range(5)]
+    values = losses.deletion_loss(logits, labels, applies, reduction="none")
+    assert values.tolist() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert losses.deletion_loss(logits, labels, applies).item() == pytest.approx(sum(expected) / 5, rel=1e-5)
+
+
+def test_the_deletion_loss_stays_finite_when_the_classifier_is_certain():
+    logits = torch.tensor([[60.0, -60.0], [-60.0, 60.0]])
+    values = losses.deletion_loss(logits, torch.tensor([0, 0]), torch.tensor([True, True]), reduction="none")
+    assert torch.isfinite(values).all() and values[0] == pytest.approx(120.0) and values[1] == pytest.approx(0.0)

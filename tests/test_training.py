@@ -289,6 +289,42 @@ def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index,
     assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 2.0 * penalty.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("gate_norm", ["none", "max"])
+def test_the_deletion_loss_joins_the_loss_as_an_explicit_multiply_behind_one_minus_the_map_says(
+        tiny_index, tiny_config, gate_norm):
+    from xmllib.losses import joint_loss
+    from xmllib.training import _batch_loss
+
+    config = tiny_config.replace(head_penalty=0.0, deletion=0.5, gate_norm=gate_norm)
+    torch.manual_seed(0)
+    model = model_from_config(config, 2).eval()
+    batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
+    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    logits, heatmap = model(batch["image"])
+    plain = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
+                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
+    removed = 1.0 - heatmap
+    if gate_norm == "max":
+        removed = removed / removed.amax(dim=(2, 3), keepdim=True)
+    deleted = model.classifier((batch["image"] - model.mean) / model.std, removed)
+    p_true = deleted.softmax(1).gather(1, batch["label"][:, None])[:, 0]
+    has_target = batch["mask"].flatten(1).amax(dim=1) > 0
+    assert has_target.any() and not has_target.all()
+    expected = (-torch.log1p(-p_true) * has_target).mean()
+    assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 0.5 * expected.item(), rel=1e-4)
+
+
+def test_phase_1_has_no_deletion_loss(tiny_index, tiny_config):
+    from xmllib.training import _batch_loss
+
+    torch.manual_seed(0)
+    model = model_from_config(tiny_config, 2).eval()
+    batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
+    with_deletion = _batch_loss(model, batch, tiny_config.replace(deletion=1.0), 1.0, torch.device("cpu"), None)[0]
+    without = _batch_loss(model, batch, tiny_config, 1.0, torch.device("cpu"), None)[0]
+    assert with_deletion.total.item() == without.total.item()
+
+
 def test_phase2_batch_stats_moves_only_the_classifiers_batchnorm_statistics(tiny_index, tiny_config):
     config = tiny_config.replace(lr_expl=(0, 1e-2, 1e-2), phase2_batch_stats=True)
     model, loaders = setup(tiny_index, config)

@@ -123,6 +123,10 @@ class Config:
     gate_norm: str = _option("none",
         "the heatmap that gates the classifier: none (the paper's: as the explainer gives it) | max (ours: "
         "divided by its own maximum, so the classifier's decision does not move with the map's level)")
+    deletion: float = _option(0.0,
+        "ours (paper: 0), after Dabkowski and Gal (2017): weight of the deletion loss in the explanation loss, "
+        "-log(1 - p(true class)) of the classifier behind 1 - heatmap on the images with a target in their mask, "
+        "so the map must cover the evidence the decision needs")
     keep: str = _option("loss",
         "which epoch's weights a phase keeps: loss (the paper's: the lowest val loss) | accurate (ours: the "
         "lowest val loss among the epochs whose val accuracy is within 0.05 of the accuracy the phase started "
@@ -176,6 +180,8 @@ class Config:
         _check_positive("train_stats_images", (self.train_stats_images,), allow_zero=True)
         if self.head_penalty < 0:
             raise ConfigError(f"head_penalty must be >= 0, got {self.head_penalty}")
+        if self.deletion < 0:
+            raise ConfigError(f"deletion must be >= 0, got {self.deletion}")
         if self.gamma < 0:
             raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
 

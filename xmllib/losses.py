@@ -164,7 +164,23 @@ def joint_loss(
     return JointLoss(total, classification_reduced, explanation_reduced)
 
 
-def with_head_penalty(loss: JointLoss, penalty: Tensor, weight: float, alpha: float) -> JointLoss:
-    """`loss` with `weight * penalty` (a reduced `head_range_penalty`) added to its explanation term."""
-    return JointLoss(loss.total + (1.0 - alpha) * weight * penalty, loss.classification,
-                     loss.explanation + weight * penalty)
+def deletion_loss(deleted_logits: Tensor, labels: Tensor, applies: Tensor, reduction: str = "mean") -> Tensor:
+    """-log(1 - p_y) of the classifier behind 1 - heatmap, for the samples where `applies` (ours).
+
+    The deletion half of Dabkowski and Gal's objective ("Real time image saliency for
+    black box classifiers", NeurIPS 2017): with the lit part of the map removed, the
+    classifier should no longer find the true class y, so the map must cover the evidence
+    (a map that lights nothing leaves the decision intact and pays). `applies` (bool, B)
+    picks the samples whose class has evidence to remove (those with a target in their
+    mask); the others count 0. log(1 - p_y) = logsumexp of the other logits - logsumexp of all.
+    """
+    others = deleted_logits.scatter(1, labels[:, None], float("-inf"))
+    values = deleted_logits.logsumexp(dim=1) - others.logsumexp(dim=1)
+    return _reduce(values * applies.to(values.dtype), reduction)
+
+
+def with_explanation_term(loss: JointLoss, term: Tensor, weight: float, alpha: float) -> JointLoss:
+    """`loss` with `weight * term` (a reduced loss of the map: the head-range penalty, the deletion loss) added
+    to its explanation term, so the total gains (1 - alpha) times as much."""
+    return JointLoss(loss.total + (1.0 - alpha) * weight * term, loss.classification,
+                     loss.explanation + weight * term)

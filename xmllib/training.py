@@ -34,7 +34,7 @@ from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_checkpo
 from xmllib.config import Config, PhaseConfig
 from xmllib.data import measured_sample
 from xmllib.gate_dropout import drop_gate_regions
-from xmllib.losses import JointLoss, head_range_penalty, joint_loss, with_head_penalty
+from xmllib.losses import JointLoss, deletion_loss, head_range_penalty, joint_loss, with_explanation_term
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode
@@ -211,7 +211,12 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
     if config.head_penalty > 0:
         low, high = ACTIVE_RANGES[model.explainer.head]
         penalty = head_range_penalty(preactivation[0].float(), low, high)
-        loss = with_head_penalty(loss, penalty, config.head_penalty, alpha)
+        loss = with_explanation_term(loss, penalty, config.head_penalty, alpha)
+    if config.deletion > 0 and alpha < 1:
+        applies = mask_valid & (mask.flatten(1).amax(dim=1) > 0)
+        with autocast(config.precision, device):
+            deleted = model.classify(images, 1.0 - heatmap)
+        loss = with_explanation_term(loss, deletion_loss(deleted.float(), labels, applies), config.deletion, alpha)
     return loss, logits
 
 

@@ -122,8 +122,15 @@ class ExplainerClassifier(nn.Module):
         heatmap = self.explainer(normalised)
         if edit_heatmap is not None:
             heatmap = edit_heatmap(heatmap)
-        gating = level_free(heatmap) if self.gate_norm == "max" else heatmap
-        return self.classifier(normalised, gating), heatmap
+        return self._classify(normalised, heatmap), heatmap
+
+    def classify(self, x: Tensor, heatmap: Tensor) -> Tensor:
+        """Logits of images x (pixel space) behind a given heatmap, as `forward` gates them: the deletion
+        loss's classifier behind 1 - heatmap."""
+        return self._classify((x - self.mean) / self.std, heatmap)
+
+    def _classify(self, normalised: Tensor, heatmap: Tensor) -> Tensor:
+        return self.classifier(normalised, level_free(heatmap) if self.gate_norm == "max" else heatmap)
 
 
 def level_free(heatmap: Tensor) -> Tensor:
