@@ -266,6 +266,10 @@ def test_phase_verdict_names_a_phase_at_chance_a_divergence_or_nothing():
     assert second.startswith("warning: phase 2 diverged in its last epoch (val loss 0.9 against 0.2 at epoch 2")
     assert phase_verdict(history, 3, chance=0.5) is None
     assert phase_verdict(history, 3, chance=0.92) is not None
+    swung = phase_verdict(_history(3, [0.3, 0.6, 0.2, 0.25], [0.92, 0.51, 0.97, 0.95]), 3, chance=0.5)
+    assert swung == ("warning: phase 3 swung: val accuracy 0.510 at epoch 2 after 0.920 at epoch 1; the weights "
+                     "of epoch 3 (val accuracy 0.970) were kept")
+    assert phase_verdict(_history(3, [0.3, 0.6, 0.2], [0.52, 0.91, 0.97]), 3, chance=0.5) is None
     diverged = phase_verdict(_history(1, [0.4, float("nan")], [0.9, 0.5]), 1, 0.5)
     assert diverged.startswith("warning: phase 1 diverged in its last epoch (val loss nan against 0.4")
 

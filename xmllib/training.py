@@ -382,6 +382,8 @@ AT_CHANCE_ADVICE = {
 DIVERGED_FACTOR = 3.0
 #: a phase whose best epoch is within this of the majority-class share ended at chance
 CHANCE_MARGIN = 0.05
+#: a phase whose val accuracy falls below this level after an epoch had reached it swung
+SWING_LEVEL = 0.9
 
 
 def majority_share(labels: Tensor) -> float:
@@ -406,10 +408,11 @@ def kept_epoch(history: pd.DataFrame, phase: int) -> pd.Series:
 
 
 def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:
-    """One line saying that `phase` ended at chance or diverged, and what to try; None when it did neither.
+    """One line saying that `phase` ended at chance, diverged or swung (its val accuracy fell below `SWING_LEVEL`
+    after an epoch had reached it), and what was kept or what to try; None when it did none of these.
 
     `chance`: the val accuracy of always predicting the majority class. The phase's
-    weights are those of its best epoch (lowest val loss), so that epoch is judged.
+    weights are those of its kept epoch (`kept_epoch`), so that epoch is judged.
     """
     rows = history[history["phase"] == phase]
     if rows.empty:
@@ -422,6 +425,15 @@ def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | Non
         return (f"warning: phase {phase} diverged in its last epoch (val loss {last['val_loss']:.4g} against "
                 f"{best['val_loss']:.4g} at epoch {int(best['epoch'])}, whose weights were kept); "
                 "lower this phase's learning rates")
+    accuracy = rows["val_accuracy"].reset_index(drop=True)
+    reached = accuracy[accuracy >= SWING_LEVEL]
+    after = accuracy[reached.index[0]:] if not reached.empty else reached
+    fallen = after[after < SWING_LEVEL]
+    if not fallen.empty:
+        low = fallen.idxmin()
+        return (f"warning: phase {phase} swung: val accuracy {accuracy[low]:.3f} at epoch {int(rows['epoch'].iloc[low])} "
+                f"after {accuracy[reached.index[0]]:.3f} at epoch {int(rows['epoch'].iloc[reached.index[0]])}; "
+                f"the weights of epoch {int(best['epoch'])} (val accuracy {best['val_accuracy']:.3f}) were kept")
     return None
 
 
