@@ -56,6 +56,22 @@ def test_frozen_module_is_bit_identical(tiny_index, tiny_config, phase, frozen, 
     assert_changed(trained_before, getattr(model, trained))
 
 
+def test_recalibrated_batchnorm_statistics_fit_the_last_weights_and_spare_a_frozen_classifier(tiny_index, tiny_config):
+    from xmllib.data import measured_sample
+    from xmllib.models.modes import recalibrate_batchnorm
+
+    config = tiny_config.replace(recalibrate_bn=True, lr_expl=(0, 1e-2, 1e-2))
+    model, loaders = setup(tiny_index, config)
+    history = train_phase(model, config, 1, loaders, class_names=CLASSES)
+    after_phase1 = snapshot(model.classifier)
+    sample = measured_sample(loaders["train"], config.train_stats_images, config.seed)
+    recalibrate_batchnorm(model, model.classifier, (batch["image"] for batch in sample))
+    assert all(torch.allclose(after_phase1[k], v, atol=1e-6) for k, v in model.classifier.state_dict().items())
+    model.classifier.load_state_dict(after_phase1)
+    train_phase(model, config, 2, loaders, class_names=CLASSES, history=history)
+    assert_identical(after_phase1, model.classifier)
+
+
 def test_optimizer_holds_only_the_trained_module(tiny_config):
     model = build_model("resnet18", 2, explainer_width=4)
     for phase, names in [(1, {"classifier"}), (2, {"explainer"}), (3, {"classifier", "explainer"})]:

@@ -127,6 +127,10 @@ class Config:
         "ours (paper: 0), after Dabkowski and Gal (2017): weight of the deletion loss in the explanation loss, "
         "-log(1 - p(true class)) of the classifier behind 1 - heatmap on the images with a target in their mask, "
         "so the map must cover the evidence the decision needs")
+    recalibrate_bn: bool = _option(False,
+        "ours (paper: false): after every epoch of a phase that trains the classifier, its BatchNorm statistics are "
+        "recomputed for the epoch's final weights over the measured train images, so eval mode sees what training "
+        "saw")
     keep: str = _option("loss",
         "which epoch's weights a phase keeps: loss (the paper's: the lowest val loss) | accurate (ours: the "
         "lowest val loss among the epochs whose val accuracy is within 0.05 of the accuracy the phase started "

@@ -37,7 +37,7 @@ from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, deletion_loss, head_range_penalty, joint_loss, with_explanation_term
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
-from xmllib.models.modes import eval_mode
+from xmllib.models.modes import eval_mode, recalibrate_batchnorm
 from xmllib.optimizers import build_optimizer
 from xmllib.precision import autocast, grad_scaler
 
@@ -291,6 +291,8 @@ def _train_and_measure(model: ExplainerClassifier, train_loader: DataLoader, mea
               if value.is_floating_point() and not torch.isfinite(value).all()]
     if broken:
         raise NonFiniteLossError(phase.phase, epoch, f"the weight {broken[0]} (after the last batch)", checkpoint)
+    if config.recalibrate_bn and TRAINS[phase.phase][1]:
+        recalibrate_batchnorm(model, model.classifier, (batch["image"].to(device) for batch in measured["train"]))
     for split, loader in measured.items():
         stats = evaluate(model, loader, config, phase.alpha, device, class_weights)
         if not all(math.isfinite(value) for value in stats.values()):
