@@ -1,5 +1,7 @@
 """Tests of the joint ExplainerClassifier, build_model and captum compatibility."""
 
+import math
+
 import pytest
 import torch
 import torchvision
@@ -199,12 +201,14 @@ def test_explain_matches_an_eval_forward_and_keeps_every_module_mode():
 
 def test_a_max_normalised_gate_is_the_classifier_behind_the_map_over_its_maximum():
     torch.manual_seed(0)
-    model = build_model("resnet18", 2, explainer_width=4, gate_norm="max").eval()
+    model = build_model("resnet18", 2, explainer_width=4, init_bias=-1.0, head="sigmoid", gate_norm="max").eval()
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         logits, heatmap = model(x)
-        by_hand = model.classifier((x - model.mean) / model.std, heatmap / heatmap.amax(dim=(2, 3), keepdim=True))
-    assert torch.allclose(logits, by_hand, atol=1e-6)
+        level = 1 / (1 + math.exp(1.0))
+        by_hand = model.classifier((x - model.mean) / model.std,
+                                   level * heatmap / heatmap.amax(dim=(2, 3), keepdim=True))
+    assert model.gate_level == pytest.approx(level) and torch.allclose(logits, by_hand, atol=1e-6)
 
 
 @pytest.mark.parametrize("gate_norm, level_matters", [("max", False), ("none", True)])
@@ -226,6 +230,14 @@ def test_a_black_map_stays_black_behind_the_max_normalised_gate():
     maps[1, 0, 2, 3] = 0.25
     free = level_free(maps)
     assert torch.equal(free[0], maps[0]) and free[1].max() == 1.0 and free[1].sum() == 1.0
+
+
+def test_a_new_explainers_level_is_its_head_at_the_initial_bias():
+    assert Explainer(4, init_bias=3.0).initial_level() == pytest.approx(math.tanh(3.0))
+    assert Explainer(4, init_bias=-1.0).initial_level() == 0.0
+    assert Explainer(4, init_bias=-1.0, head="sigmoid").initial_level() == pytest.approx(1 / (1 + math.exp(1.0)))
+    with pytest.raises(ValueError, match="gate_level must lie in \\(0, 1\\], got 0.0"):
+        build_model("vgg", 2, init_bias=-1.0, gate_norm="max")
 
 
 def test_an_unknown_gate_norm_is_refused():

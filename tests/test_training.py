@@ -325,7 +325,7 @@ def test_the_deletion_loss_joins_the_loss_as_an_explicit_multiply_behind_one_min
                        mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
     removed = 1.0 - heatmap
     if gate_norm == "max":
-        removed = removed / removed.amax(dim=(2, 3), keepdim=True)
+        removed = model.gate_level * removed / removed.amax(dim=(2, 3), keepdim=True)
     deleted = model.classifier((batch["image"] - model.mean) / model.std, removed)
     p_true = deleted.softmax(1).gather(1, batch["label"][:, None])[:, 0]
     has_target = batch["mask"].flatten(1).amax(dim=1) > 0

@@ -122,7 +122,8 @@ class Config:
 
     gate_norm: str = _option("none",
         "the heatmap that gates the classifier: none (the paper's: as the explainer gives it) | max (ours: "
-        "divided by its own maximum, so the classifier's decision does not move with the map's level)")
+        "divided by its own maximum and multiplied by the level of a new explainer's maps, so the classifier's "
+        "decision does not move with the map's level)")
     deletion: float = _option(0.0,
         "ours (paper: 0), after Dabkowski and Gal (2017): weight of the deletion loss in the explanation loss, "
         "-log(1 - p(true class)) of the classifier behind 1 - heatmap on the images with a target in their mask, "

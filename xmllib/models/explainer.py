@@ -96,7 +96,7 @@ class Explainer(nn.Module):
         self.dec2 = ConvMod(2 * width, 2 * width)
         self.up1 = nn.ConvTranspose2d(2 * width, width, kernel_size=2, stride=2)
         self.dec1 = ConvMod(width, width)
-        self.head = head
+        self.head, self.init_bias = head, init_bias
         self.to_heatmap = nn.Conv2d(width, 1, kernel_size=1)
         if head == "tanh_relu":
             self.norm, self.squash, self.clip = nn.BatchNorm2d(1), nn.Tanh(), nn.ReLU()
@@ -117,6 +117,11 @@ class Explainer(nn.Module):
         y = self.dec2(self.up2(y) + skip2)
         y = self.dec1(self.up1(y) + skip1)
         return self.clip(self.squash(self.norm(self.to_heatmap(y))))
+
+    def initial_level(self) -> float:
+        """The level of a new explainer's maps: its head applied to `init_bias` (tanh -> ReLU, or sigmoid)."""
+        bias = torch.tensor(self.init_bias)
+        return float(torch.sigmoid(bias) if self.head == "sigmoid" else torch.relu(torch.tanh(bias)))
 
     @contextmanager
     def capture_preactivation(self) -> Iterator[list[Tensor]]:

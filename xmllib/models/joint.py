@@ -23,7 +23,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PLAIN_MEAN = (0.5, 0.5, 0.5)
 PLAIN_STD = (0.5, 0.5, 0.5)
 #: how the heatmap is scaled before it gates the classifier: "none" (the paper's: as it is) or "max" (ours:
-#: divided by its own maximum, per image, so the classifier sees the map's shape and not its level)
+#: divided by its own maximum, per image, and multiplied by the level of a new explainer's maps, so the
+#: classifier sees the map's shape and not its level)
 GATE_NORMS = ("none", "max")
 GATE_NORM_EPS = 1e-6
 
@@ -36,9 +37,11 @@ class ExplainerClassifier(nn.Module):
     Returns logits B x K and the heatmap B x 1 x H x W in [0, 1).
 
     `gate_norm` "max" (ours) gates the classifier with each heatmap divided by its
-    maximum (`level_free`): dimming or brightening a map leaves the decision as it was,
-    so the explainer's training can move the map's level (which its sparsity term
-    does) without breaking a classifier that learned behind another level.
+    maximum and multiplied by `gate_level` (`level_free`): dimming or brightening a map
+    leaves the decision as it was, so the explainer's training can move the map's level
+    (which its sparsity term does) without breaking a classifier that learned behind
+    another level. `build_model` sets `gate_level` to the level of a new explainer's
+    maps, so phase 1 trains behind the same maps as with the paper's gate.
     """
 
     def __init__(
@@ -48,11 +51,15 @@ class ExplainerClassifier(nn.Module):
         mean: Sequence[float] = PLAIN_MEAN,
         std: Sequence[float] = PLAIN_STD,
         gate_norm: str = "none",
+        gate_level: float = 1.0,
     ) -> None:
         super().__init__()
         if gate_norm not in GATE_NORMS:
             raise ValueError(f"unknown gate_norm {gate_norm!r}: choose one of {list(GATE_NORMS)}")
-        self.gate_norm = gate_norm
+        if not 0.0 < gate_level <= 1.0:
+            raise ValueError(f"gate_level must lie in (0, 1], got {gate_level}: with gate_norm 'max' a level of 0 "
+                             "would gate every feature map to black")
+        self.gate_norm, self.gate_level = gate_norm, gate_level
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 values each (one per RGB channel), std > 0; got {mean} and {std}")
         self.explainer = explainer
@@ -130,7 +137,8 @@ class ExplainerClassifier(nn.Module):
         return self._classify((x - self.mean) / self.std, heatmap)
 
     def _classify(self, normalised: Tensor, heatmap: Tensor) -> Tensor:
-        return self.classifier(normalised, level_free(heatmap) if self.gate_norm == "max" else heatmap)
+        gating = self.gate_level * level_free(heatmap) if self.gate_norm == "max" else heatmap
+        return self.classifier(normalised, gating)
 
 
 def level_free(heatmap: Tensor) -> Tensor:
@@ -165,7 +173,7 @@ def build_model(
     `Explainer`). `pretrained` (ResNets only):
     True or a state dict file, see `resnet_classifier`. `mean` / `std` default to
     ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise. `gate_norm`:
-    see `ExplainerClassifier`.
+    see `ExplainerClassifier`; its level is that of the new explainer's maps.
     """
     if classifier not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {classifier!r}: choose one of {list(CLASSIFIERS)}")
@@ -178,10 +186,12 @@ def build_model(
     else:
         gated = resnet_classifier(classifier, num_classes, gates=gates, pretrained=pretrained)
     use_imagenet = pretrained is not False
+    explainer = Explainer(explainer_width, init_bias, head)
     return ExplainerClassifier(
-        Explainer(explainer_width, init_bias, head),
+        explainer,
         gated,
         mean=mean if mean is not None else (IMAGENET_MEAN if use_imagenet else PLAIN_MEAN),
         std=std if std is not None else (IMAGENET_STD if use_imagenet else PLAIN_STD),
         gate_norm=gate_norm,
+        gate_level=explainer.initial_level() if gate_norm == "max" else 1.0,
     )
