@@ -4,8 +4,10 @@ Trains `python -m xmllib train` once per seed (same flags; each seed in a proces
 own, `--jobs` at a time, the machine's threads shared among them) and prints, per seed:
 test accuracy, target selectivity and its every-object reference, mass inside the mask,
 the val accuracy of the epoch phase 2 kept and how far its explanation loss fell, and
-phase 3's swing (its lowest val accuracy after it first reached 0.9). A recipe is judged
-by its worst seed. Writes seeds.csv to --out.
+phase 3's swing (its lowest val accuracy after it first reached 0.9), and the minutes its
+training took (with --jobs > 1 the seeds share the machine: not a speed figure). A recipe is
+judged by its worst seed. A seed whose run folder is complete is read, not trained again
+(its checkpoint must be of the same configuration). Writes seeds.csv to --out.
 
     python benchmarks/seeds.py --dataset data/polygons/index.csv --out runs/seeds --seeds 0 1 2 3 4
 """
@@ -52,10 +54,10 @@ def one_seed(dataset: str, config_dict: dict[str, Any], seed: int, out: str, thr
     torch.set_num_threads(threads)
     config = PRESETS["paper"].from_dict({**config_dict, "seed": seed})
     with contextlib.redirect_stdout(io.StringIO()):
-        summary = train_run(dataset, config, Path(out) / f"seed{seed}", resume=False)
+        summary = train_run(dataset, config, Path(out) / f"seed{seed}")
     history = pd.concat(pd.read_csv(Path(out) / f"seed{seed}" / f"history_phase{phase}.csv") for phase in (1, 2, 3))
     return {"seed": seed, **{key: summary[key] for key in FIGURES if key in summary},
-            **phase_figures(history), "minutes": summary["seconds"] / 60, "warnings": len(summary["warnings"])}
+            **phase_figures(history), "minutes": history["seconds"].sum() / 60, "warnings": len(summary["warnings"])}
 
 
 def main() -> None:

@@ -317,7 +317,6 @@ PRESETS: dict[str, Config] = {
         head_penalty=1.0,
         explainer_width=8,
         train_stats_images=300,
-        keep="accurate",
         optimizer="adam",
         batch_size=32,
         image_size=64,
