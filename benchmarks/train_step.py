@@ -8,7 +8,11 @@ gated per block, batch 8, at 64 and 224 px, in two formulations:
 - original: the losses in a Python loop over the batch, the gate multiplied by
   `planes` concatenated copies of the pooled heatmap (how the original code did both).
 
-    python benchmarks/train_step.py [--sizes 64 224] [--steps 10] [--width 32]
+With `--precision auto` (or bfloat16, float16) it also times xmllib's step under that
+precision (`xmllib.precision`: autocast, a gradient scaler for float16, channels-last weights
+on CUDA) and prints its ratio to float32; on a CPU, auto is float32.
+
+    python benchmarks/train_step.py [--sizes 64 224] [--steps 10] [--width 32] [--precision auto]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from xmllib import losses
 from xmllib.config import resolve_device
 from xmllib.models import build_model
 from xmllib.models import gates as gates_module
+from xmllib.precision import autocast, grad_scaler
 
 
 def concatenated_gate(features: Tensor, heatmap: Tensor) -> Tensor:
@@ -53,10 +58,13 @@ def batched_joint_loss(logits: Tensor, labels: Tensor, heatmap: Tensor, mask: Te
 
 
 def images_per_second(size: int, width: int, steps: int, loss_fn: Callable, device: torch.device,
-                      batch: int = 8) -> float:
-    """Median images/s of `steps` timed training steps after two warm-up steps."""
+                      batch: int = 8, precision: str = "float32") -> float:
+    """Median images/s of `steps` timed training steps after two warm-up steps, the forward pass in `precision`."""
     torch.manual_seed(0)
     model = build_model("resnet18", 2, explainer_width=width).to(device).train()
+    if precision != "float32" and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    scaler = grad_scaler(precision, device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     images = torch.rand(batch, 3, size, size, device=device)
     labels = torch.randint(0, 2, (batch,), device=device)
@@ -66,11 +74,13 @@ def images_per_second(size: int, width: int, steps: int, loss_fn: Callable, devi
         if device.type == "cuda":
             torch.cuda.synchronize()
         began = time.perf_counter()
-        logits, heatmap = model(images)
-        loss = loss_fn(logits, labels, heatmap, mask, 0.9, 0.9, 1.0)
+        with autocast(precision, device):
+            logits, heatmap = model(images)
+        loss = loss_fn(logits.float(), labels, heatmap.float(), mask, 0.9, 0.9, 1.0)
         optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= 2:
@@ -84,6 +94,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--width", type=int, default=32, help="explainer base width (paper: 32)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="float32", help="also time xmllib's step in this precision")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, batch 8, explainer width {args.width}")
@@ -93,6 +104,13 @@ def main() -> None:
         with mock.patch.object(gates_module, "gate", concatenated_gate):
             original = images_per_second(size, args.width, args.steps, per_sample_joint_loss, device)
         print(f"{size:>5} {ours:>13.1f} {original:>15.1f} {ours / original:>6.2f}")
+    if args.precision != "float32":
+        print(f"{'size':>5} {'float32 img/s':>14} {args.precision + ' img/s':>15} {'ratio':>6}")
+        for size in args.sizes:
+            plain = images_per_second(size, args.width, args.steps, batched_joint_loss, device)
+            mixed = images_per_second(size, args.width, args.steps, batched_joint_loss, device,
+                                      precision=args.precision)
+            print(f"{size:>5} {plain:>14.1f} {mixed:>15.1f} {mixed / plain:>6.2f}")
 
 
 if __name__ == "__main__":
