@@ -152,3 +152,37 @@ def test_frozen_classifier_is_trained_once_then_loaded(tiny_index, tmp_path, mon
     assert loaded_history.equals(history)
     with pytest.raises(AssertionError, match="must not be trained again"):
         frozen_classifier(tiny_index, cache, config, n_train=10)
+
+
+@pytest.fixture(scope="module")
+def learned_classifier(tmp_path_factory):
+    """The playground's classifier as notebook 03 trains it (`classifier_config()`, 600 training images of
+    the tutorial's 64 px polygons), and the val split's first triangle."""
+    from xmllib.data import IndexDataset, PolygonSpec, generate_polygons, read_index
+
+    folder = tmp_path_factory.mktemp("playground")
+    index = generate_polygons(folder / "polygons", PolygonSpec(n_train=600, n_val=300, n_test=2))
+    model, history = frozen_classifier(index, folder / "classifier.pt", classifier_config().replace(device="cpu"))
+    val = IndexDataset(read_index(index), "val", 64)
+    sample = val[int((val.labels == val.classes.index("triangle")).nonzero()[0])]
+    return model, history, sample
+
+
+def test_the_playgrounds_classifier_has_learned_the_task(learned_classifier):
+    from xmllib.training import kept_epoch
+
+    model, history, _ = learned_classifier
+    assert kept_epoch(history, 1)["val_accuracy"] >= 0.9
+    with torch.no_grad():
+        _, heatmap = model(torch.rand(2, 3, 64, 64))
+    assert heatmap.min() > 0.99, "it learned behind white maps, where the free heatmap starts"
+
+
+def test_at_the_sliders_defaults_the_free_heatmap_puts_more_mass_inside_the_mask(learned_classifier):
+    model, _, sample = learned_classifier
+    *_, last = optimise_heatmap(sample["image"], sample["mask"], int(sample["label"]), alpha=0.25, beta=0.9,
+                                gamma=1.0, model=model, steps=150, every=150)
+    inside = (last.heatmap * sample["mask"]).sum()
+    outside = (last.heatmap * (1 - sample["mask"])).sum()
+    assert inside > outside
+    assert last.probability > 0.5, "the classifier still finds the triangle behind the map"

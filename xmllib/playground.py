@@ -49,10 +49,12 @@ class PlaygroundStep(NamedTuple):
     probability: float
 
 
-def classifier_config(image_size: int = 64, epochs: int = 5) -> Config:
-    """Phase 1 of the playground's classifier: the tutorial preset with `epochs` epochs at learning rate 3e-3."""
+def classifier_config(image_size: int = 64, epochs: int = 8) -> Config:
+    """Phase 1 of the playground's classifier: the tutorial preset with `epochs` epochs at learning rate 3e-3,
+    behind white maps (the paper's head at `init_bias` 3: 0.995), since the free heatmap starts white."""
     return preset("tutorial").replace(epochs=(epochs, 0, 0), min_steps=(0, 0, 0), lr_clf=(3e-3, 0.0, 0.0),
-                                      patience=(epochs, 1, 1), image_size=image_size, aug_prob=0.0)
+                                      patience=(epochs, 1, 1), image_size=image_size, aug_prob=0.0,
+                                      head="tanh_relu", init_bias=3.0)
 
 
 def frozen_classifier(
@@ -64,7 +66,8 @@ def frozen_classifier(
     """The playground's classifier: loaded from `cache_file`, or trained (phase 1) and saved there.
 
     Phase 1 (`xmllib.training.train_phase` with `config`, default `classifier_config()`)
-    trains `small_classifier` behind a frozen, white-mapping explainer on the first
+    trains `small_classifier` behind a frozen explainer (white maps with the default
+    config; the explainer's head and init_bias are the config's) on the first
     `n_train` train images of the index, validated on its val split. A cache written
     with another configuration or n_train is trained again. Returns the model, frozen,
     in eval mode and on the CPU, and the phase-1 history (docs/design.md columns).
@@ -73,7 +76,8 @@ def frozen_classifier(
     index = read_index(index_csv)
     names = class_names(index)
     seed_everything(config.seed)
-    model = ExplainerClassifier(Explainer(width=4, init_bias=config.init_bias), small_classifier(len(names)))
+    model = ExplainerClassifier(Explainer(width=4, init_bias=config.init_bias, head=config.head),
+                                small_classifier(len(names)))
     try:
         state = load_matching(cache_file, config, n_train=n_train)
     except CheckpointMismatch:
