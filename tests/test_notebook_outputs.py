@@ -8,13 +8,20 @@ import nbformat
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
-PROGRESS_BAR = re.compile(r"(\d+)%\|")
+PROGRESS_BAR = re.compile(r"(\d+)%\||\d+%$")
+"""A text bar ("42%|####") or a widget bar's label ("phase 3 epoch 1: 89%", tqdm's notebook bar)."""
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[\w.-]+/)+[\w.-]+|\b[A-Za-z]:\\[\w.-]")
 """A POSIX path of two or more parts after a leading slash (not a URL's, not a fraction), or a Windows drive."""
 
 
 def texts(notebook):
-    """(cell number, output type, text) of every stream, every text representation and every traceback."""
+    """(cell number, output type, text) of every stream, every text representation and every traceback, and
+    (None, "widget", text) of every text a saved widget state holds (the notebook's metadata)."""
+    for state in notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get(
+            "state", {}).values():
+        for key in ("value", "description"):
+            if isinstance(state.get("state", {}).get(key), str):
+                yield None, "widget", state["state"][key].replace("\u2007", " ").strip()
     for number, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
             kind = output.get("name", output["output_type"])
@@ -29,7 +36,8 @@ def test_saved_outputs_hold_no_progress_bars_and_no_warnings(path):
     notebook = nbformat.read(path, as_version=4)
     # any bar is residue: a bar saved before it moved shows as "0%" on GitHub, a full one says less
     # than the record line xmllib.live.ProgressBar leaves when its phase ends
-    bars = [number for number, _, text in texts(notebook) if PROGRESS_BAR.findall(text)]
+    bars = [number if number is not None else "metadata" for number, _, text in texts(notebook)
+            if PROGRESS_BAR.search(text)]
     warned = [number for number, kind, text in texts(notebook) if kind == "stderr" and "Warning" in text]
     assert not bars, f"{path.name}: progress-bar outputs in cells {bars}"
     assert not warned, f"{path.name}: warnings on stderr in cells {warned}"
@@ -47,3 +55,11 @@ def test_saved_outputs_hold_no_absolute_path_of_the_machine_that_ran_them(path):
     found = [(number, path) for number, _, text in texts(notebook) for path in ABSOLUTE_PATH.findall(text)]
     assert not found, \
         f"{path.name}: absolute paths in saved outputs (print them relative to the working directory)"
+
+
+def test_a_saved_widget_bar_is_found_in_the_metadata():
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        "a": {"model_name": "HTMLModel", "state": {"value": "phase\u20073\u2007epoch\u20071:\u2007\u200789%"}},
+        "b": {"model_name": "HTMLModel", "state": {"value": "the weights of 89% of the pixels"}}}}}
+    assert [text for _, kind, text in texts(notebook) if PROGRESS_BAR.search(text)] == ["phase 3 epoch 1:  89%"]
