@@ -27,9 +27,8 @@ import torch
 
 from xmllib.config import PRESETS, add_config_arguments, config_from_args
 from xmllib.runs import train_run
-from xmllib.training import kept_epoch
+from xmllib.training import kept_epoch, swing_of
 
-REACHED = 0.9
 #: (column, better when higher): the worst seed is the minimum of the first kind, the maximum of the second
 FIGURES = {"test_accuracy": True, "target_selectivity": True, "every_object_selectivity": True,
            "mass_inside_mask": True, "phase2_kept_val_accuracy": True, "phase2_expl_loss_fall": True,
@@ -41,12 +40,10 @@ def phase_figures(history: pd.DataFrame) -> dict[str, float]:
     it first reached 0.9 (nan when it never did)."""
     phase2 = history[history["phase"] == 2]
     kept = kept_epoch(history, 2)
-    phase3 = history[history["phase"] == 3]["val_accuracy"].reset_index(drop=True)
-    reached = phase3[phase3 >= REACHED]
-    after = phase3[reached.index[0]:] if not reached.empty else pd.Series(dtype=float)
+    swing = swing_of(history[history["phase"] == 3].reset_index(drop=True))
     return {"phase2_kept_val_accuracy": kept["val_accuracy"],
             "phase2_expl_loss_fall": phase2["val_expl_loss"].iloc[0] - kept["val_expl_loss"],
-            "phase3_lowest_after_0.9": after.min() if not after.empty else float("nan")}
+            "phase3_lowest_after_0.9": swing[1]["val_accuracy"] if swing is not None else float("nan")}
 
 
 def one_seed(dataset: str, config_dict: dict[str, Any], seed: int, out: str, threads: int) -> dict[str, Any]:

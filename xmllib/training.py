@@ -427,16 +427,23 @@ def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | Non
         return (f"warning: phase {phase} diverged in its last epoch (val loss {last['val_loss']:.4g} against "
                 f"{best['val_loss']:.4g} at epoch {int(best['epoch'])}, whose weights were kept); "
                 "lower this phase's learning rates")
-    accuracy = rows["val_accuracy"].reset_index(drop=True)
-    reached = accuracy[accuracy >= SWING_LEVEL]
-    after = accuracy[reached.index[0]:] if not reached.empty else reached
-    fallen = after[after < SWING_LEVEL]
-    if not fallen.empty:
-        low = fallen.idxmin()
-        return (f"warning: phase {phase} swung: val accuracy {accuracy[low]:.3f} at epoch {int(rows['epoch'].iloc[low])} "
-                f"after {accuracy[reached.index[0]]:.3f} at epoch {int(rows['epoch'].iloc[reached.index[0]])}; "
+    swing = swing_of(rows)
+    if swing is not None and swing[1]["val_accuracy"] < SWING_LEVEL:
+        reached, low = swing
+        return (f"warning: phase {phase} swung: val accuracy {low['val_accuracy']:.3f} at epoch {int(low['epoch'])} "
+                f"after {reached['val_accuracy']:.3f} at epoch {int(reached['epoch'])}; "
                 f"the weights of epoch {int(best['epoch'])} (val accuracy {best['val_accuracy']:.3f}) were kept")
     return None
+
+
+def swing_of(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
+    """(the first epoch whose val accuracy reached `SWING_LEVEL`, the least accurate epoch from it on) of one
+    phase's history rows; None when no epoch reached the level."""
+    reached = rows[rows["val_accuracy"] >= SWING_LEVEL]
+    if reached.empty:
+        return None
+    after = rows.loc[reached.index[0]:]
+    return reached.iloc[0], after.loc[after["val_accuracy"].idxmin()]
 
 
 def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
