@@ -29,8 +29,12 @@ LISTED = ("import importlib.metadata as m, json; "
           "print(json.dumps(sorted((d.name, d.version) for d in m.distributions())))")
 
 
+#: a ceiling against a hung install only; a command ends as soon as it is done (21 s here for the install)
+HANG_SECONDS = 3600
+
+
 def run(command: list[str], **kwargs) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, **kwargs)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=HANG_SECONDS, **kwargs)
     assert done.returncode == 0, f"{command[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 

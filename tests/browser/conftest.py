@@ -29,7 +29,8 @@ SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
 }
-STARTUP_SECONDS = 60
+#: a ceiling against a server that hangs: the wait ends as soon as JupyterLab answers or exits
+STARTUP_SECONDS = 1200
 
 
 def free_port() -> int:
