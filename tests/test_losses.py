@@ -175,3 +175,38 @@ def test_the_deletion_loss_stays_finite_when_the_classifier_is_certain():
     logits = torch.tensor([[60.0, -60.0], [-60.0, 60.0]])
     values = losses.deletion_loss(logits, torch.tensor([0, 0]), torch.tensor([True, True]), reduction="none")
     assert torch.isfinite(values).all() and values[0] == pytest.approx(120.0) and values[1] == pytest.approx(0.0)
+
+
+def loop_area(z: torch.Tensor, area: float) -> float:
+    """The area term of one map, written out: the k brightest pixels against 1, the others against 0."""
+    values = sorted(z.flatten().tolist(), reverse=True)
+    k = round(area * len(values))
+    return sum((1 - v) ** 2 for v in values[:k]) / len(values) + sum(v ** 2 for v in values[k:]) / len(values)
+
+
+def test_the_area_term_against_a_per_sample_loop(batch):
+    heatmap, _ = batch
+    batched = losses.area_loss(heatmap, 0.3, reduction="none")
+    assert batched.tolist() == pytest.approx([loop_area(z, 0.3) for z in heatmap])
+
+
+def test_the_area_term_is_zero_for_any_map_that_lights_exactly_its_share_and_grows_with_the_level():
+    shapes = torch.zeros(3, 1, 10, 10)
+    shapes[0, 0, :2] = 1.0
+    shapes[1, 0, :, :2] = 1.0
+    shapes[2, 0].view(-1)[torch.randperm(100, generator=torch.Generator().manual_seed(0))[:20]] = 1.0
+    assert losses.area_loss(shapes, 0.2, reduction="none").tolist() == [0.0, 0.0, 0.0]
+    dim, bright = 0.5 * shapes[:1], torch.ones(1, 1, 10, 10)
+    assert losses.area_loss(dim, 0.2).item() == pytest.approx(0.2 * 0.25)
+    assert losses.area_loss(bright, 0.2).item() == pytest.approx(0.8)
+
+
+def test_the_area_term_takes_the_place_of_sparsity_and_checks_its_share(batch):
+    heatmap, mask = batch
+    pinned = losses.unsupervised_explanation_loss(heatmap, 0.4, reduction="none", area=0.1)
+    expected = 0.4 * losses.area_loss(heatmap, 0.1, "none") + 0.6 * losses.contiguity_loss(heatmap, "none")
+    assert torch.allclose(pinned, expected)
+    hybrid = losses.hybrid_explanation_loss(heatmap, mask, 0.4, 2.0, reduction="none", area=0.1)
+    assert torch.allclose(hybrid, expected + 2.0 * losses.weakly_supervised_loss(heatmap, mask, reduction="none"))
+    with pytest.raises(ValueError, match=r"area .* \(0, 1\), got 1.5"):
+        losses.area_loss(heatmap, 1.5)

@@ -355,3 +355,20 @@ def test_phase2_batch_stats_moves_only_the_classifiers_batchnorm_statistics(tiny
     assert all(torch.equal(before[key], after[key]) for key in before if key not in statistics)
     assert any(not torch.equal(before[key], after[key]) for key in statistics)
     assert not any(p.requires_grad for p in model.classifier.parameters())
+
+
+def test_a_runs_area_reaches_the_loss_in_the_place_of_the_sparsity_term(tiny_index, tiny_config):
+    from xmllib.losses import area_loss, joint_loss, sparsity_loss
+    from xmllib.training import _batch_loss
+
+    config = tiny_config.replace(head_penalty=0.0, area=0.1)
+    torch.manual_seed(0)
+    model = model_from_config(config, 2).eval()
+    batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
+    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    logits, heatmap = model(batch["image"])
+    paper = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
+                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
+    swap = config.beta * (area_loss(heatmap, 0.1) - sparsity_loss(heatmap))
+    assert abs(swap.item()) > 1e-3
+    assert loss.explanation.item() == pytest.approx(paper.explanation.item() + swap.item(), rel=1e-5)

@@ -128,6 +128,10 @@ class Config:
         "ours (paper: 0), after Dabkowski and Gal (2017): weight of the deletion loss in the explanation loss, "
         "-log(1 - p(true class)) of the classifier behind 1 - heatmap on the images with a target in their mask, "
         "so the map must cover the evidence the decision needs")
+    area: float = _option(0.0,
+        "ours (paper: 0), after Fong, Patrick and Vedaldi (2019): the share of the map to light; > 0 puts an area "
+        "term (the sorted map against a step that lights that share) in the place of the sparsity term, so the "
+        "map's level and lit share are pinned and only its shape moves")
     recalibrate_bn: bool = _option(False,
         "ours (paper: false): after every epoch of a phase that trains the classifier, its BatchNorm statistics are "
         "recomputed for the epoch's final weights over the measured train images, so eval mode sees what training "
@@ -187,6 +191,9 @@ class Config:
             raise ConfigError(f"head_penalty must be >= 0, got {self.head_penalty}")
         if self.deletion < 0:
             raise ConfigError(f"deletion must be >= 0, got {self.deletion}")
+        if not 0.0 <= self.area < 1.0:
+            raise ConfigError(f"area is the share of the map to light: 0 (off, the paper's sparsity term) or in "
+                              f"(0, 1), got {self.area}")
         if self.gamma < 0:
             raise ConfigError(f"gamma must be >= 0, got {self.gamma}")
 

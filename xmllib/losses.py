@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -41,6 +42,23 @@ def _reduce(values: Tensor, reduction: str) -> Tensor:
 def sparsity_loss(heatmap: Tensor, reduction: str = "mean") -> Tensor:
     """L_s = mean |zhat|: small when few pixels are marked relevant."""
     return _reduce(_per_sample(heatmap).abs().mean(dim=(1, 2)), reduction)
+
+
+def area_loss(heatmap: Tensor, area: float, reduction: str = "mean") -> Tensor:
+    """Mean squared difference between the sorted map and a step that lights a share `area` of it (ours).
+
+    The area constraint of Fong, Patrick and Vedaldi ("Understanding deep networks via
+    extremal perturbations and smooth masks", ICCV 2019): smallest when the brightest
+    `area` of the pixels are 1 and the rest 0, so the map's level and lit share are pinned
+    and only which pixels are lit is left to the other terms.
+    """
+    if not 0.0 < area < 1.0:
+        raise ValueError(f"area is the share of the map to light and must lie in (0, 1), got {area}")
+    z = _per_sample(heatmap).flatten(1)
+    lit = round(area * z.shape[1])
+    step = torch.zeros(z.shape[1], dtype=z.dtype, device=z.device)
+    step[z.shape[1] - lit:] = 1.0
+    return _reduce(((z.sort(dim=1).values - step) ** 2).mean(dim=1), reduction)
 
 
 def contiguity_loss(heatmap: Tensor, reduction: str = "mean") -> Tensor:
@@ -87,9 +105,10 @@ def head_range_penalty(preactivation: Tensor, low: float, high: float, reduction
     return _reduce(values, reduction)
 
 
-def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str = "mean") -> Tensor:
-    """L_u = beta * L_s + (1 - beta) * L_c."""
-    values = beta * sparsity_loss(heatmap, "none") + (1.0 - beta) * contiguity_loss(heatmap, "none")
+def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str = "mean", area: float = 0.0) -> Tensor:
+    """L_u = beta * L_s + (1 - beta) * L_c; with `area` > 0 (ours), `area_loss` takes the place of L_s."""
+    pinned = area_loss(heatmap, area, "none") if area > 0 else sparsity_loss(heatmap, "none")
+    values = beta * pinned + (1.0 - beta) * contiguity_loss(heatmap, "none")
     return _reduce(values, reduction)
 
 
@@ -101,10 +120,11 @@ def hybrid_explanation_loss(
     mask_valid: Tensor | None = None,
     reduction: str = "mean",
     weak_term: str = "outside",
+    area: float = 0.0,
 ) -> Tensor:
     """L_h = L_u + gamma * L_w; samples whose `mask_valid` is False get no L_w term.
 
-    weak_term "box" (ours) adds `inside_mask_loss` to L_w.
+    weak_term "box" (ours) adds `inside_mask_loss` to L_w; `area`: see `unsupervised_explanation_loss`.
     """
     if weak_term not in WEAK_TERMS:
         raise ValueError(f"unknown weak term {weak_term!r}; choose one of {', '.join(WEAK_TERMS)}")
@@ -113,7 +133,7 @@ def hybrid_explanation_loss(
         weak = weak + inside_mask_loss(heatmap, mask, reduction="none")
     if mask_valid is not None:
         weak = weak * mask_valid.to(weak.dtype)
-    values = unsupervised_explanation_loss(heatmap, beta, "none") + gamma * weak
+    values = unsupervised_explanation_loss(heatmap, beta, "none", area) + gamma * weak
     return _reduce(values, reduction)
 
 
@@ -139,6 +159,7 @@ def joint_loss(
     class_weights: Tensor | None = None,
     reduction: str = "mean",
     weak_term: str = "outside",
+    area: float = 0.0,
 ) -> JointLoss:
     """L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_expl, L_expl = L_u or L_h.
 
@@ -152,9 +173,9 @@ def joint_loss(
     if loss == "hybrid":
         if mask is None:
             raise ValueError("the hybrid loss needs masks; use loss='unsupervised' for data without masks")
-        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, "none", weak_term)
+        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, "none", weak_term, area)
     else:
-        explanation = unsupervised_explanation_loss(heatmap, beta, reduction="none")
+        explanation = unsupervised_explanation_loss(heatmap, beta, "none", area)
     if reduction == "mean" and class_weights is not None:
         classification_reduced = classification.sum() / class_weights[labels].sum()
     else:

@@ -207,6 +207,7 @@ def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config:
         logits, labels, heatmap,
         alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
         mask=mask, mask_valid=mask_valid, class_weights=class_weights, weak_term=config.weak_term,
+        area=config.area,
     )
     if config.head_penalty > 0:
         low, high = ACTIVE_RANGES[model.explainer.head]
