@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import yaml
 
 from xmllib.config import Config, ConfigError, preset, resolve_device
 
@@ -80,3 +81,11 @@ def test_min_steps_raise_a_phases_epochs_to_reach_them():
     assert config.phase(3).epochs_for(batches_per_epoch=10) == 5
     with pytest.raises(ConfigError, match="min_steps must be >= 0"):
         Config(min_steps=(-1, 0, 0))
+
+
+def test_a_run_saved_before_an_experiment_was_retired_still_loads_and_one_that_used_it_is_refused(tmp_path):
+    saved = {**preset("tutorial").to_dict(), "gate_dropout": 0.0, "phase2_batch_stats": False}
+    assert Config.from_dict(saved) == preset("tutorial")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "gate_dropout": 0.5}))
+    with pytest.raises(ConfigError, match=r"gate_dropout was an experiment .* sets it to 0.5: remove the key"):
+        Config.load(tmp_path / "config.yaml")

@@ -345,18 +345,6 @@ def test_phase_1_has_no_deletion_loss(tiny_index, tiny_config):
     assert with_deletion.total.item() == without.total.item()
 
 
-def test_phase2_batch_stats_moves_only_the_classifiers_batchnorm_statistics(tiny_index, tiny_config):
-    config = tiny_config.replace(lr_expl=(0, 1e-2, 1e-2), phase2_batch_stats=True)
-    model, loaders = setup(tiny_index, config)
-    before = snapshot(model.classifier)
-    train_phase(model, config, 2, loaders, class_names=CLASSES)
-    after = model.classifier.state_dict()
-    statistics = {key for key in before if key.endswith(("running_mean", "running_var", "num_batches_tracked"))}
-    assert all(torch.equal(before[key], after[key]) for key in before if key not in statistics)
-    assert any(not torch.equal(before[key], after[key]) for key in statistics)
-    assert not any(p.requires_grad for p in model.classifier.parameters())
-
-
 def test_a_runs_area_reaches_the_loss_in_the_place_of_the_sparsity_term(tiny_index, tiny_config):
     from xmllib.losses import area_loss, joint_loss, sparsity_loss
     from xmllib.training import _batch_loss

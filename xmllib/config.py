@@ -30,6 +30,9 @@ PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience", "min_steps")
 ON_BAD_DATA = ("error", "skip")
 KEEP_RULES = ("loss", "accurate")
 INVERSE_FREQUENCY = "inverse"
+#: experiments removed after docs/recipe.md measured them (not adopted): key -> the value that meant
+#: "off". Run folders saved before keep loading when the key holds that value.
+RETIRED = {"gate_dropout": 0.0, "phase2_batch_stats": False}
 
 
 class ConfigError(ValueError):
@@ -109,17 +112,9 @@ class Config:
     weak_term: str = _option("outside",
         "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box (ours: plus the "
         "mean of 1 - heatmap inside the mask)")
-    gate_dropout: float = _option(0.0,
-        "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random cells darkened "
-        "outside the mask and a random level")
     head_penalty: float = _option(0.0,
         "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the range where "
         "it passes a gradient, so no pixel gets stuck black or white")
-    phase2_batch_stats: bool = _option(False,
-        "the original code's phase 2 (paper/method.md: false): the frozen classifier's BatchNorm layers "
-        "normalise with batch statistics and update their running ones, so the classifier follows the map's "
-        "level; its weights stay frozen")
-
     gate_norm: str = _option("none",
         "the heatmap that gates the classifier: none (the paper's: as the explainer gives it) | max (ours: "
         "divided by its own maximum and multiplied by the level of a new explainer's maps, so the classifier's "
@@ -173,7 +168,7 @@ class Config:
         _check_choice("weak_term", self.weak_term, WEAK_TERMS)
         _check_choice("keep", self.keep, KEEP_RULES)
         _check_choice("gate_norm", self.gate_norm, GATE_NORMS)
-        for name in ("alpha", "beta", "aug_prob", "gate_dropout"):
+        for name in ("alpha", "beta", "aug_prob"):
             values = getattr(self, name)
             for v in values if isinstance(values, tuple) else (values,):
                 if not 0.0 <= v <= 1.0:
@@ -213,8 +208,9 @@ class Config:
         )
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with `changes` applied (and validated); None values are ignored."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        """A copy with `changes` applied (and validated); None values are ignored, as are `RETIRED` keys that
+        hold their "off" value."""
+        changes = {k: v for k, v in _without_retired(changes).items() if v is not None}
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown configuration keys {unknown}; known: {field_names()}")
@@ -272,6 +268,16 @@ def field_names() -> list[str]:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _without_retired(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without the `RETIRED` keys at their "off" value; a retired experiment switched on is an error."""
+    for name, off in RETIRED.items():
+        if name in values and values[name] not in (None, off):
+            raise ConfigError(f"{name} was an experiment that xmllib no longer has (docs/recipe.md records what "
+                              f"it gave), and this configuration sets it to {values[name]!r}: remove the key, or "
+                              f"use an xmllib from before 2026-12-03 for this run")
+    return {k: v for k, v in values.items() if k not in RETIRED}
 
 
 def _check_class_weights(value: Any) -> None:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from tqdm import tqdm
 from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_checkpoint, load_matching, save_checkpoint
 from xmllib.config import Config, PhaseConfig
 from xmllib.data import measured_sample
-from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, deletion_loss, head_range_penalty, joint_loss, with_explanation_term
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
@@ -190,18 +188,15 @@ def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> N
 
 
 def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config: Config, alpha: float,
-                device: torch.device, class_weights: Tensor | None,
-                gate_dropout: float = 0.0) -> tuple[JointLoss, Tensor]:
-    """The joint loss of one batch and its logits; `gate_dropout` > 0 applies `drop_gate_regions`."""
+                device: torch.device, class_weights: Tensor | None) -> tuple[JointLoss, Tensor]:
+    """The joint loss of one batch and its logits."""
     images = batch["image"].to(device, non_blocking=True)
     labels = batch["label"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
     mask_valid = batch["has_mask"].to(device, non_blocking=True)
-    edit = (partial(drop_gate_regions, masks=mask, mask_valid=mask_valid, probability=gate_dropout)
-            if gate_dropout > 0 else None)
     capture = model.explainer.capture_preactivation() if config.head_penalty > 0 else nullcontext([])
     with capture as preactivation, autocast(config.precision, device):
-        logits, heatmap = model(images, edit)
+        logits, heatmap = model(images)
     logits, heatmap = logits.float(), heatmap.float()
     loss = joint_loss(
         logits, labels, heatmap,
@@ -256,17 +251,12 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
                  config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
                  class_weights: Tensor | None, checkpoint: Path | None) -> None:
     prepare_phase(model, phase.phase)
-    if phase.phase == 2 and config.phase2_batch_stats:
-        for module in model.classifier.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.train()
-    gate_dropout = config.gate_dropout if phase.phase == 1 else 0.0
     # the text bar shows in a terminal only (disable=None: off without a TTY), so a notebook keeps
     # no progress-bar residue; notebooks draw their own progress (xmllib.live)
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     scaler = grad_scaler(config.precision, device)
     for batch_number, batch in enumerate(bar, start=1):
-        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights, gate_dropout)
+        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights)
         if not torch.isfinite(loss.total):
             raise NonFiniteLossError(phase.phase, epoch, f"the loss of batch {batch_number}", checkpoint)
         optimizer.zero_grad(set_to_none=True)
