@@ -63,9 +63,9 @@ exercises: $(INSTALLED)
 	$(PY) -m xmllib exercises
 
 # The notebooks' Colab and Binder badges and Colab setup cell, rewritten from pyproject.toml's
-# [project.urls] Repository (xmllib/notebook_links.py), then the student copies that carry them.
+# [project.urls] Repository (tools/notebook_links.py), then the student copies that carry them.
 links: $(INSTALLED)
-	$(PY) -m xmllib.notebook_links
+	$(PY) -m tools.notebook_links
 	$(PY) -m xmllib exercises
 
 clean:

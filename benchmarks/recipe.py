@@ -12,18 +12,51 @@ This is how the tutorial preset was chosen (README, "Choosing the tutorial recip
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from torch.utils.data import DataLoader
 
 from xmllib.config import PRESETS, add_config_arguments, config_from_args
 from xmllib.data import IndexDataset, read_index
-from xmllib.runs import EpochPrinter, LocalisationTracker, format_summary, train_run
+from xmllib.evaluation.diagnosis import diagnose
+from xmllib.evaluation.predictions import predict_split, summarise_test
+from xmllib.models import ExplainerClassifier
+from xmllib.runs import EpochPrinter, format_summary, train_run
+from xmllib.training import Callback
 
 
 SHOWN = ("phase", "epoch", "minutes", "accuracy", "mass_inside_mask", "target_selectivity",
          "every_object_selectivity", "dead_pixel_share", "saturated_pixel_share", "oracle: explainer x 0.8",
          "oracle: explainer x 1.25", "oracle: black", "oracle: explainer inside target boxes, black negatives")
+
+
+class LocalisationTracker(Callback):
+    """Measures accuracy, localisation and the diagnosis on one split after every epoch.
+
+    `table` holds one row per epoch: phase, epoch, minutes (training time so far), the
+    means of summarise_test's figures on that split, the head-gradient shares of
+    `diagnose` and its oracle accuracies (columns "oracle: <heatmap>").
+    """
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+        self.rows: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
+        last = history.iloc[-1]
+        summary = summarise_test(predict_split(model, self.loader, n_examples=0))
+        figures = {k.removeprefix("test_"): v for k, v in summary.items() if not k.endswith(("_n", "_excluded"))}
+        oracles, head = diagnose(model, self.loader)
+        figures.update(head)
+        figures.update({f"oracle: {row.heatmap}": row.accuracy for row in oracles.itertuples()})
+        self.rows.append({"phase": int(last["phase"]), "epoch": int(last["epoch"]),
+                          "minutes": history["seconds"].sum() / 60, **figures})
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
 
 
 def main() -> None:

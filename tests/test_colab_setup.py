@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from xmllib.notebook_links import repository_url, setup_source
+from tools.notebook_links import repository_url, setup_source
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = repository_url(ROOT / "pyproject.toml")

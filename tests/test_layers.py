@@ -7,8 +7,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "xmllib"
 #: the floor the notebooks stand on: nothing below them imports them
-NOTEBOOK_MODULES = ("xmllib.tutorial", "xmllib.live", "xmllib.widgets", "xmllib.playground", "xmllib.diagrams",
-                    "xmllib.notebook_links")
+NOTEBOOK_MODULES = ("xmllib.tutorial", "xmllib.live", "xmllib.widgets", "xmllib.playground", "xmllib.diagrams")
 
 
 def module_name(path: Path) -> str:

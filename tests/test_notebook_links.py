@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from xmllib.notebook_links import (SETUP_MARKER, badges, github_name, linked, repository_url, setup_source,
+from tools.notebook_links import (SETUP_MARKER, badges, github_name, linked, repository_url, setup_source,
                                    stale_notebooks)
 
 ROOT = Path(__file__).resolve().parent.parent

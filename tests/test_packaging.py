@@ -20,7 +20,7 @@ from xmllib.cli import TEACH_TOOLS, main
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = PROJECT["optional-dependencies"]
-TEACHING_MODULES = {"xmllib/exercises/student_copies.py", "xmllib/exercises/grading.py", "xmllib/notebook_links.py"}
+TEACHING_MODULES = {"xmllib/exercises/student_copies.py", "xmllib/exercises/grading.py"}
 """Modules that read, write or run notebooks, imported only by the classroom commands (xmllib.cli.teaching_module)
 and by `make links`: they need the [teach] extra."""
 CONDA_NAMES = {"pytorch-cpu": "torch"}

@@ -85,33 +85,6 @@ class PhaseVerdicts(Callback):
             self.warnings.append(verdict)
 
 
-class LocalisationTracker(Callback):
-    """Measures accuracy, localisation and the diagnosis on one split after every epoch.
-
-    `table` holds one row per epoch: phase, epoch, minutes (training time so far), the
-    means of summarise_test's figures on that split, the head-gradient shares of
-    `diagnose` and its oracle accuracies (columns "oracle: <heatmap>").
-    """
-
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader = loader
-        self.rows: list[dict[str, Any]] = []
-
-    def on_epoch_end(self, history: pd.DataFrame, model: ExplainerClassifier) -> None:
-        last = history.iloc[-1]
-        summary = summarise_test(predict_split(model, self.loader, n_examples=0))
-        figures = {k.removeprefix("test_"): v for k, v in summary.items() if not k.endswith(("_n", "_excluded"))}
-        oracles, head = diagnose(model, self.loader)
-        figures.update(head)
-        figures.update({f"oracle: {row.heatmap}": row.accuracy for row in oracles.itertuples()})
-        self.rows.append({"phase": int(last["phase"]), "epoch": int(last["epoch"]),
-                          "minutes": history["seconds"].sum() / 60, **figures})
-
-    @property
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows)
-
-
 def write_figures(out_dir: Path, result: SplitResult, class_names: list[str],
                   history: pd.DataFrame | None = None) -> None:
     """explanations.png and roc_pr.png of a tested model, and curves.png when a history is given."""

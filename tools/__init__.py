@@ -1,0 +1,1 @@
+"""Scripts that maintain this repository (run by the Makefile, tested, not installed with xmllib)."""
