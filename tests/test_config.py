@@ -1,10 +1,12 @@
 """Config: defaults, presets, YAML round trip and the errors for values the method cannot use."""
 
+import dataclasses
+
 import pytest
 import torch
 import yaml
 
-from xmllib.config import Config, ConfigError, preset, resolve_device
+from xmllib.config import Config, ConfigError, preset, preset_differences, resolve_device
 
 
 def test_paper_defaults_follow_method_section_3():
@@ -89,3 +91,13 @@ def test_a_run_saved_before_an_experiment_was_retired_still_loads_and_one_that_u
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "gate_dropout": 0.5}))
     with pytest.raises(ConfigError, match=r"gate_dropout was an experiment .* sets it to 0.5: remove the key"):
         Config.load(tmp_path / "config.yaml")
+
+
+def test_preset_differences_lists_exactly_the_fields_that_differ_with_both_values():
+    table = preset_differences("paper", "tutorial")
+    differing = [f.name for f in dataclasses.fields(Config)
+                 if getattr(preset("paper"), f.name) != getattr(preset("tutorial"), f.name)]
+    assert list(table.index) == differing and "seed" not in table.index
+    assert table.loc["epochs"].tolist()[:2] == ["10,10,100", "4,6,15"]
+    assert table.loc["head", "meaning"].startswith("explainer head")
+    assert preset_differences("tutorial", "tutorial").empty

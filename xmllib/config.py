@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 import yaml
 
@@ -383,6 +384,15 @@ def parse_bool(text: str) -> bool:
     if text.lower() in ("0", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def preset_differences(first: str = "paper", second: str = "tutorial") -> pd.DataFrame:
+    """Every field in which two presets differ: one row per field (index), their values and what the field means."""
+    a, b = preset(first), preset(second)
+    rows = {field.name: {first: _show(getattr(a, field.name)), second: _show(getattr(b, field.name)),
+                         "meaning": field.metadata["help"]}
+            for field in dataclasses.fields(Config) if getattr(a, field.name) != getattr(b, field.name)}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[first, second, "meaning"])
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
