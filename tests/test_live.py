@@ -277,14 +277,14 @@ def test_progress_bar_redraws_one_handle_with_the_epochs_done(displays):
     assert texts[-1].startswith("training phase 2") and "val_loss=1.200" in texts[-1]
 
 
-def test_progress_bar_gives_way_to_a_record_line_when_the_phase_ends(displays):
+def test_progress_bar_gives_way_to_a_record_line_of_the_kept_epoch_when_the_phase_ends(displays):
     bar = ProgressBar(2, epochs=5)
-    history = pd.concat([phase_history(1, [0.6], [1.0]), phase_history(2, [0.5, 0.4], [1.0, 0.8])])
+    history = pd.concat([phase_history(1, [0.6], [1.0]), phase_history(2, [0.5, 0.4, 0.9], [1.0, 0.8, 0.8])])
     bar.on_phase_end(history, shared_model())
     (handle,) = displays["handles"]
     last = str(handle.shown[-1].data)
-    assert last.startswith("phase 2 trained 2 of 5 epochs in 0 min ")
-    assert last.endswith("last epoch: val loss 1.200, val accuracy 0.50")
+    assert last.startswith("phase 2 trained 3 of 5 epochs in 0 min ")
+    assert last.endswith("kept epoch 2: val loss 1.200, val accuracy 0.50")
     assert "|" not in last, "no bar is left behind"
 
 

@@ -19,15 +19,34 @@ from typing import Any, Literal
 
 import pandas as pd
 import torch
-from IPython.display import DisplayHandle, Image, Markdown, Pretty, clear_output, display
+from IPython.display import (
+    DisplayHandle,
+    Image,
+    Markdown,
+    Pretty,
+    clear_output,
+    display,
+)
 from matplotlib.figure import Figure
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from xmllib.models import ExplainerClassifier
-from xmllib.plots import NOTEBOOK_DPI, TRAINING_PANELS, figure_png, frame_grid, heatmap_animation, phase_curves
-from xmllib.plots.training import COLLAPSED, RULES_OF_THUMB, phase_rows, rule_of_thumb_epoch
-from xmllib.training import Callback
+from xmllib.plots import (
+    NOTEBOOK_DPI,
+    TRAINING_PANELS,
+    figure_png,
+    frame_grid,
+    heatmap_animation,
+    phase_curves,
+)
+from xmllib.plots.training import (
+    COLLAPSED,
+    RULES_OF_THUMB,
+    phase_rows,
+    rule_of_thumb_epoch,
+)
+from xmllib.training import Callback, kept_epoch
 
 CURVES_PENDING = Markdown("*The curves appear after the first epoch.*")
 
@@ -176,12 +195,14 @@ class ProgressBar(Callback):
         self._show(self.record(history))
 
     def record(self, history: pd.DataFrame) -> str:
-        """What the phase trained, in one line: epochs, minutes and seconds, and its last val figures."""
+        """What the phase trained, in one line: epochs, minutes and seconds, and the val figures of the epoch whose
+        weights it kept."""
         rows = history[history["phase"] == self.phase]
         minutes, seconds = divmod(round(time.perf_counter() - self.began), 60)
-        last = rows.iloc[-1]
+        kept = kept_epoch(history, self.phase)
         return (f"phase {self.phase} trained {len(rows)} of {self.epochs} epochs in {minutes} min {seconds} s; "
-                f"last epoch: val loss {last['val_loss']:.3f}, val accuracy {last['val_accuracy']:.2f}")
+                f"kept epoch {int(kept['epoch'])}: val loss {kept['val_loss']:.3f}, "
+                f"val accuracy {kept['val_accuracy']:.2f}")
 
     def _show(self, text: str) -> None:
         if self.handle is None:
