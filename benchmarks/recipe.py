@@ -26,7 +26,6 @@ from xmllib.models import ExplainerClassifier
 from xmllib.runs import EpochPrinter, format_summary, train_run
 from xmllib.training import Callback
 
-
 SHOWN = ("phase", "epoch", "minutes", "accuracy", "mass_inside_mask", "target_selectivity",
          "every_object_selectivity", "dead_pixel_share", "saturated_pixel_share", "oracle: explainer x 0.8",
          "oracle: explainer x 1.25", "oracle: black", "oracle: explainer inside target boxes, black negatives")

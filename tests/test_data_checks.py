@@ -8,7 +8,14 @@ import pytest
 from PIL import Image
 
 from xmllib.cli import main
-from xmllib.data import BadDataError, DatasetError, check_dataset, check_index, read_index, summarise
+from xmllib.data import (
+    BadDataError,
+    DatasetError,
+    check_dataset,
+    check_index,
+    read_index,
+    summarise,
+)
 from xmllib.data.checks import (
     CLASS_MISSING,
     DUPLICATE,

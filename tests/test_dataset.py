@@ -7,7 +7,13 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from xmllib.data import DatasetError, IndexDataset, make_augmentation, make_loaders, measured_sample
+from xmllib.data import (
+    DatasetError,
+    IndexDataset,
+    make_augmentation,
+    make_loaders,
+    measured_sample,
+)
 
 
 def _save(path, array):

@@ -5,8 +5,19 @@ import pytest
 import torch
 import torchvision
 
-from xmllib.diagrams import architecture_figure, explainer_table, gate_table, output_shapes
-from xmllib.models import Explainer, GatedClassifier, build_model, resnet_classifier, vgg_classifier
+from xmllib.diagrams import (
+    architecture_figure,
+    explainer_table,
+    gate_table,
+    output_shapes,
+)
+from xmllib.models import (
+    Explainer,
+    GatedClassifier,
+    build_model,
+    resnet_classifier,
+    vgg_classifier,
+)
 
 
 def test_gate_table_of_resnet18_block_gating_at_64_px():

@@ -10,14 +10,19 @@ import torch
 from matplotlib.image import imread
 
 from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
+from xmllib.cli import main
 from xmllib.config import preset
 from xmllib.data import class_names, read_index
 from xmllib.evaluation.aopc import aopc, morf_curve
-from xmllib.plots import aopc_grid
 from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_values
 from xmllib.evaluation.posthoc import method_heatmaps
-from xmllib.cli import main
-from xmllib.evaluation.report import EvaluationSettings, aopc_summary, evaluation_batch, run_evaluation
+from xmllib.evaluation.report import (
+    EvaluationSettings,
+    aopc_summary,
+    evaluation_batch,
+    run_evaluation,
+)
+from xmllib.plots import aopc_grid
 
 N_IMAGES = 6
 ARGS = ["--n-images", str(N_IMAGES), "--steps", "3", "--patch-sizes", "8", "16", "--perturbations", "black", "blur",

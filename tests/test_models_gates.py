@@ -7,7 +7,13 @@ import torch
 import torchvision
 from torch import nn
 
-from xmllib.models import GatedClassifier, gate, resnet_classifier, resnet_gate_names, vgg_classifier
+from xmllib.models import (
+    GatedClassifier,
+    gate,
+    resnet_classifier,
+    resnet_gate_names,
+    vgg_classifier,
+)
 
 
 def pooled_by_hand(heatmap: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torchvision
-from captum.attr import LRP, DeepLift, Deconvolution, GuidedBackprop
+from captum.attr import LRP, Deconvolution, DeepLift, GuidedBackprop
 from torch import nn
 
 from xmllib.models import (

@@ -6,8 +6,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.notebook_links import (SETUP_MARKER, badges, github_name, linked, repository_url, setup_source,
-                                   stale_notebooks)
+from tools.notebook_links import (
+    SETUP_MARKER,
+    badges,
+    github_name,
+    linked,
+    repository_url,
+    setup_source,
+    stale_notebooks,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = repository_url(ROOT / "pyproject.toml")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import copy
 import re
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
 from nbformat import NotebookNode
 
 from xmllib.exercises.student_copies import SOLUTIONS_DIR, notebook_text

@@ -14,8 +14,8 @@ import os
 import pickle
 import re
 import tempfile
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch

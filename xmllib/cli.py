@@ -18,8 +18,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from xmllib.config import PRESETS, ConfigError, add_config_arguments, comma_list, config_from_args, parse_bool
-
+from xmllib.config import (
+    PRESETS,
+    ConfigError,
+    add_config_arguments,
+    comma_list,
+    config_from_args,
+    parse_bool,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +244,14 @@ def run_synthetic(args: argparse.Namespace) -> None:
 
 
 def run_import(args: argparse.Namespace) -> None:
-    from xmllib.data import check_index, folder_index, format_report, read_index, voc_index, write_index
+    from xmllib.data import (
+        check_index,
+        folder_index,
+        format_report,
+        read_index,
+        voc_index,
+        write_index,
+    )
     from xmllib.data.importers import describe_unused
 
     common = {"ratios": args.ratios, "seed": args.seed, "mask_suffix": args.mask_suffix}

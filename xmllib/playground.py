@@ -23,14 +23,18 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_matching, save_checkpoint
+from xmllib.checkpoints import (
+    CheckpointMismatch,
+    checkpoint_dict,
+    load_matching,
+    save_checkpoint,
+)
 from xmllib.config import Config, preset, resolve_device
 from xmllib.data import IndexDataset, class_names, read_index
 from xmllib.losses import JointLoss, hybrid_explanation_loss, joint_loss
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
 from xmllib.plots.drawing import PANEL_INCHES, show_heatmap, show_image
 from xmllib.training import seed_everything, set_trainable, train_phase
-
 
 
 class PlaygroundStep(NamedTuple):

@@ -23,7 +23,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from xmllib import plots
-from xmllib.checkpoints import checkpoint_dict, load_model, model_from_config, save_checkpoint
+from xmllib.checkpoints import (
+    checkpoint_dict,
+    load_model,
+    model_from_config,
+    save_checkpoint,
+)
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
     DataReport,
@@ -39,7 +44,13 @@ from xmllib.data import (
 from xmllib.evaluation.diagnosis import diagnose
 from xmllib.evaluation.predictions import SplitResult, predict_split, summarise_test
 from xmllib.models import ExplainerClassifier
-from xmllib.training import Callback, majority_share, phase_verdict, seed_everything, train
+from xmllib.training import (
+    Callback,
+    majority_share,
+    phase_verdict,
+    seed_everything,
+    train,
+)
 
 MODEL_NAME = "model.pt"
 

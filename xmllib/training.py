@@ -29,10 +29,22 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_checkpoint, load_matching, save_checkpoint
+from xmllib.checkpoints import (
+    CheckpointMismatch,
+    checkpoint_dict,
+    load_checkpoint,
+    load_matching,
+    save_checkpoint,
+)
 from xmllib.config import Config, PhaseConfig
 from xmllib.data import measured_sample
-from xmllib.losses import JointLoss, deletion_loss, head_range_penalty, joint_loss, with_explanation_term
+from xmllib.losses import (
+    JointLoss,
+    deletion_loss,
+    head_range_penalty,
+    joint_loss,
+    with_explanation_term,
+)
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode, recalibrate_batchnorm

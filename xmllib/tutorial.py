@@ -45,7 +45,15 @@ from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
 from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
-from xmllib.training import TRAINS, evaluate, kept_epoch, majority_share, phase_verdict, seed_everything, train_phase
+from xmllib.training import (
+    TRAINS,
+    evaluate,
+    kept_epoch,
+    majority_share,
+    phase_verdict,
+    seed_everything,
+    train_phase,
+)
 
 CACHE_DIR = Path("cache")
 """Relative to the working directory: notebooks/cache/ when a notebook runs from notebooks/."""

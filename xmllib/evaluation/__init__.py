@@ -4,7 +4,11 @@ method.md section 4. Everything works on images in pixel space [0, 1].
 """
 
 from xmllib.evaluation.aopc import aopc, aopc_table, morf_curve, random_order_heatmaps
-from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_table, localisation_values
+from xmllib.evaluation.localisation import (
+    LOCALISATION_METRICS,
+    localisation_table,
+    localisation_values,
+)
 from xmllib.evaluation.patches import default_patch_sizes, patch_order
 from xmllib.evaluation.perturbations import PERTURBATIONS, perturbation_fill
 from xmllib.evaluation.posthoc import (

@@ -29,9 +29,13 @@ import torch
 from torch import Tensor, nn
 
 from xmllib.evaluation.forward import class_probabilities, logits_of, model_device
-from xmllib.models.modes import eval_mode
 from xmllib.evaluation.patches import check_patch_size, n_patches, pixel_ranks
-from xmllib.evaluation.perturbations import check_perturbation, perturb_most_relevant, perturbation_fill
+from xmllib.evaluation.perturbations import (
+    check_perturbation,
+    perturb_most_relevant,
+    perturbation_fill,
+)
+from xmllib.models.modes import eval_mode
 
 MAX_DEFAULT_STEPS = 100
 AOPC_COLUMNS = ["method", "perturbation", "patch_size", "step", "aopc"]

@@ -26,8 +26,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from xmllib.evaluation.forward import model_device
-from xmllib.models.modes import eval_mode
 from xmllib.models import ExplainerClassifier
+from xmllib.models.modes import eval_mode
 
 DEAD_GRADIENT = 1e-2
 LIT = 0.5

@@ -32,7 +32,10 @@ from captum.attr import (
     LayerGradCam,
     Saliency,
 )
-from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
+from captum.attr._core.lrp import (
+    SUPPORTED_LAYERS_WITH_RULES,
+    SUPPORTED_NON_LINEAR_LAYERS,
+)
 from torch import Tensor, nn
 
 from xmllib.evaluation.aopc import random_order_heatmaps

@@ -8,7 +8,13 @@
 """
 
 from xmllib.plots.data import augmentation_figure, sample_figure
-from xmllib.plots.drawing import HEATMAP_CMAP, NOTEBOOK_DPI, OUTLINE_COLOUR, figure_png, shrunk_png
+from xmllib.plots.drawing import (
+    HEATMAP_CMAP,
+    NOTEBOOK_DPI,
+    OUTLINE_COLOUR,
+    figure_png,
+    shrunk_png,
+)
 from xmllib.plots.evaluation import aopc_grid, aopc_selection, roc_pr_curves
 from xmllib.plots.explanations import (
     explanation_grid,
