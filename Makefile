@@ -26,11 +26,12 @@ demo: $(INSTALLED)
 	$(PY) -m xmllib evaluate $(DEMO)/model.pt --dataset $(DATA)/index.csv --out $(DEMO)/evaluation \
 		--n-images 8 --steps 16 --patch-sizes 2 8
 
-# The unit tests, then every notebook in order (nbval, lax: cells must run; cells marked
+# The linter (ruff, configured in pyproject.toml), the unit tests, then every notebook in order (nbval, lax: cells must run; cells marked
 # NBVAL_CHECK_OUTPUT must also reproduce their saved output), with the notebooks' training shrunk
 # (XMLLIB_NOTEBOOK_SMOKE, see xmllib/tutorial.py): their checks do not depend on its size, and at full
 # size the notebooks train as long as the demo. `make notebooks` runs them at full size.
 test: $(INSTALLED)
+	$(PY) -m ruff check
 	$(PY) -m pytest tests
 	XMLLIB_NOTEBOOK_SMOKE=1 $(PY) -m pytest --nbval-lax notebooks
 

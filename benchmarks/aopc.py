@@ -92,18 +92,18 @@ def benchmark(size: int, n_images: int, naive_images: int, steps: int, batch_siz
     batch = torch.rand(batch_size, 3, size, size, device=device)
     total = n_images * (steps + 1)
     contenders = {
-        "xmllib morf_curve": lambda n, l: morf_curve(model, images[:n], heatmaps[:n], patch_size, "black", l,
-                                                     batch_size=batch_size),
-        "limit: plain forward": lambda n, l: plain_forward(model, batch, n * (l + 1)),
-        "naive loop": lambda n, l: [naive_morf_curve(model, images[i], heatmaps[i], patch_size, l)
-                                    for i in range(min(n, naive_images))],
-        "Quantus RegionPerturbation": lambda n, l: quantus_curves(model, images[:n], heatmaps[:n], patch_size, l,
-                                                                  batch_size),
+        "xmllib morf_curve": lambda n, n_steps: morf_curve(model, images[:n], heatmaps[:n], patch_size, "black",
+                                                           n_steps, batch_size=batch_size),
+        "limit: plain forward": lambda n, n_steps: plain_forward(model, batch, n * (n_steps + 1)),
+        "naive loop": lambda n, n_steps: [naive_morf_curve(model, images[i], heatmaps[i], patch_size, n_steps)
+                                          for i in range(min(n, naive_images))],
+        "Quantus RegionPerturbation": lambda n, n_steps: quantus_curves(model, images[:n], heatmaps[:n], patch_size,
+                                                                        n_steps, batch_size),
     }
     times = {}
     for name, run in contenders.items():
         run(2, 3)  # warm-up: first calls of kernels and shapes
-        times[name] = seconds(lambda: run(n_images, steps), device)
+        times[name] = seconds(lambda run=run: run(n_images, steps), device)
     counts = {name: total for name in times} | {"naive loop": naive_images * (steps + 1)}
     print(f"\n{size} x {size} px, patch {patch_size} px, {steps} steps, {n_images} images "
           f"({total} forward-passed images), batch size {batch_size}, {device}")

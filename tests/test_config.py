@@ -49,7 +49,8 @@ def test_a_single_value_means_every_phase():
     ({"alpha": (1.0, 1.5, 0.9)}, r"alpha must lie in \[0, 1\]"),
     ({"batch_size": 0}, "batch_size must be > 0"),
     ({"gamma": -1.0}, "gamma must be >= 0"),
-    ({"area": 1.0}, r"area is the share of the map to light: 0 \(off, the paper.s sparsity term\) or in \(0, 1\), got 1.0"),
+    ({"area": 1.0}, r"area is the share of the map to light: 0 \(off, the paper.s sparsity term\) or in "
+                    r"\(0, 1\), got 1.0"),
     ({"colour": True}, "unknown configuration keys"),
 ])
 def test_bad_values(changes, message):

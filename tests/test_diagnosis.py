@@ -95,7 +95,8 @@ def test_describe_diagnosis_reads_every_number_from_the_tables():
                                                                     head)
 
 
-@pytest.mark.parametrize("selectivity, verdict", [(0.9, "single out the targets"), (0.47, "favour the targets a little"),
+@pytest.mark.parametrize("selectivity, verdict", [(0.9, "single out the targets"),
+                                                  (0.47, "favour the targets a little"),
                                                   (0.445, "light every object alike")])
 def test_describe_localisation_reads_the_summary(selectivity, verdict):
     from xmllib.evaluation.diagnosis import describe_localisation

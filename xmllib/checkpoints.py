@@ -152,7 +152,8 @@ def model_from_state(state: dict[str, Any], config: Config) -> ExplainerClassifi
     return model
 
 
-def load_model(path: str | Path, device: str | torch.device | None = None) -> tuple[ExplainerClassifier, Config, list[str]]:
+def load_model(path: str | Path,
+               device: str | torch.device | None = None) -> tuple[ExplainerClassifier, Config, list[str]]:
     """The trained model of a checkpoint, in eval mode on `device` (default: the config's)."""
     state = load_checkpoint(path)
     config = Config.from_dict(state["config"])

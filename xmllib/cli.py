@@ -137,7 +137,9 @@ def add_bad_data_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_classroom_arguments(commands: Any) -> None:
-    """`exercises` (otter assign: the student copies) and `grade SUBMISSION...` (otter run on each; docs/teachers.md)."""
+    """`exercises` (otter assign: the student copies) and `grade SUBMISSION...` (otter run on each).
+
+    docs/teachers.md describes both."""
     defaults = argparse.ArgumentDefaultsHelpFormatter
     exercises = commands.add_parser("exercises", formatter_class=defaults,
                                     help="write the student copies of the tutorial notebooks and their tests with "

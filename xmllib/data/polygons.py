@@ -437,5 +437,6 @@ def _check_fits(spec: PolygonSpec, radius: float, what: str) -> None:
     if needed > spec.image_size - 1:
         raise ValueError(
             f"{what} {radius:g} is too large for image_size {spec.image_size}: with line width "
-            f"{spec.line_width} it needs {needed:g} px; lower the radius (--radius MIN,MAX) or raise image_size (--image-size)"
+            f"{spec.line_width} it needs {needed:g} px; lower the radius (--radius MIN,MAX) or raise image_size "
+            "(--image-size)"
         )

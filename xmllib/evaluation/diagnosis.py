@@ -90,7 +90,7 @@ def oracle_accuracies(model: ExplainerClassifier, loader: DataLoader,
                 if not all(bool(batch[_HAS[key]].all()) for key in needs):
                     usable[name] = False
                     continue
-                logits, _ = model(images, lambda heatmap, oracle=oracle: oracle(heatmap, batch))
+                logits, _ = model(images, lambda heatmap, oracle=oracle, batch=batch: oracle(heatmap, batch))
                 predictions = logits.argmax(1)
                 correct[name] += int((predictions == labels).sum())
                 positive[name] += int((predictions == 1).sum())

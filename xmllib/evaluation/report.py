@@ -223,7 +223,8 @@ def run_evaluation(checkpoint: str | Path, dataset_csv: str | Path, out_dir: str
     described = {"checkpoint": checkpoint, "dataset": dataset_csv, "split": settings.split,
                 "images": f"{len(images)} of {sample.split_size}, stratified by label, seed {settings.seed} ({drawn})",
                 "rows skipped by the data checks": len(report.skipped),
-                "image_size": config.image_size, "steps": settings.steps if settings.steps is not None else "min(100, patches)",
+                "image_size": config.image_size,
+                "steps": settings.steps if settings.steps is not None else "min(100, patches)",
                 "patch_sizes": list(patch_sizes), "perturbations": list(settings.perturbations),
                 "methods requested": list(settings.methods), "methods run": used, "seed": settings.seed,
                 "CSV lines of the images": ", ".join(map(str, sample.lines))}

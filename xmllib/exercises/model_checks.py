@@ -19,7 +19,8 @@ GATED_SHAPE = ("the gated features have the feature maps' shape B x C x h x w: t
 
 
 def check_gate(apply_gate: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
-    """Check `apply_gate(features, heatmap)`: features B x C x h x w times the heatmap B x 1 x H x W average-pooled to h x w."""
+    """Check `apply_gate(features, heatmap)`: features B x C x h x w times the heatmap B x 1 x H x W, average-pooled
+    to h x w."""
     one_pixel = torch.zeros(2, 1, 16, 16)
     one_pixel[:, 0, 0, 0] = 1.0
     cases = [
@@ -30,11 +31,13 @@ def check_gate(apply_gate: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         Case("one relevant pixel, 16 x 16 heatmap, 4 x 4 feature maps of ones", (torch.ones(2, 3, 4, 4), one_pixel),
              "one relevant pixel among the 16 under a feature-map cell: average pooling opens that cell's gate "
              "to 1/16 (max pooling would open it fully)"),
-        Case("feature maps as large as the heatmap (16 x 16)", (uniform(3, 2, 3, 16, 16, low=-1.0), uniform(4, 2, 1, 16, 16)),
+        Case("feature maps as large as the heatmap (16 x 16)",
+             (uniform(3, 2, 3, 16, 16, low=-1.0), uniform(4, 2, 1, 16, 16)),
              "when the feature map has the heatmap's size, the gate is the heatmap itself: multiply element-wise"),
         Case("one image (a batch of 1) with 8 channels", (uniform(5, 1, 8, 2, 2, low=-1.0), uniform(6, 1, 1, 16, 16)),
              "every one of the C channels is multiplied by the same pooled heatmap"),
-        Case("non-square: a 16 x 8 heatmap, 4 x 2 feature maps", (uniform(7, 2, 4, 4, 2, low=-1.0), uniform(8, 2, 1, 16, 8)),
+        Case("non-square: a 16 x 8 heatmap, 4 x 2 feature maps",
+             (uniform(7, 2, 4, 4, 2, low=-1.0), uniform(8, 2, 1, 16, 8)),
              "pool to the feature map's own height and width, h x w"),
         Case("random feature maps and heatmaps", (uniform(9, 3, 5, 8, 8, low=-1.0), uniform(10, 3, 1, 32, 32)),
              "gate = features * (the heatmap average-pooled to the feature map's h x w)"),

@@ -68,7 +68,8 @@ def stabilised(copy: NotebookNode, solution: NotebookNode, name: str) -> Noteboo
             cell.id = added_cell_id(cell, index)
         cell.metadata.pop("execution", None)
         if cell.cell_type == "markdown":
-            cell.source = (cell.source.replace(f"/blob/main/{SOLUTIONS_DIR}/{name}", f"/blob/main/{EXERCISES_DIR}/{name}")
+            cell.source = (cell.source
+                           .replace(f"/blob/main/{SOLUTIONS_DIR}/{name}", f"/blob/main/{EXERCISES_DIR}/{name}")
                            .replace(f"labpath={SOLUTIONS_DIR}%2F{name}", f"labpath={EXERCISES_DIR}%2F{name}"))
     for key in ("widgets", "language_info"):  # saved widget state; the Python version of the last run
         copy.metadata.pop(key, None)

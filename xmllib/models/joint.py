@@ -100,7 +100,8 @@ class ExplainerClassifier(nn.Module):
         if too_small:
             name, size = too_small[0]
             raise ValueError(
-                f"a batch of {batch_size} image{'' if batch_size == 1 else 's'} cannot train this model at {height} x {width} px: its BatchNorm "
+                f"a batch of {batch_size} image{'' if batch_size == 1 else 's'} cannot train this model at "
+                f"{height} x {width} px: its BatchNorm "
                 f"layer {name} sees feature maps of {size} pixel(s), so it would normalise a single value per "
                 "channel; use a batch size of 2 or more, or larger images"
             )

@@ -74,7 +74,8 @@ def aopc_grid(table: pd.DataFrame) -> Figure:
     sizes = sorted(table["patch_size"].unique())
     perturbations = [p for p in PERTURBATIONS if p in set(table["perturbation"])]
     methods = list(dict.fromkeys(table["method"]))
-    fig = Figure(figsize=(AOPC_PANEL_INCHES[0] * len(perturbations), AOPC_PANEL_INCHES[1] * len(sizes)), layout="constrained")
+    fig = Figure(figsize=(AOPC_PANEL_INCHES[0] * len(perturbations), AOPC_PANEL_INCHES[1] * len(sizes)),
+                 layout="constrained")
     axes = fig.subplots(len(sizes), len(perturbations), squeeze=False, sharex="row")
     for row, size in enumerate(sizes):
         for column, perturbation in enumerate(perturbations):
