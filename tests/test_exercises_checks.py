@@ -15,6 +15,8 @@ from xmllib.exercises import (
     check_contiguity_loss,
     check_freeze,
     check_gate,
+    check_inside_mask_loss,
+    check_joint_loss,
     check_morf_curve,
     check_pompom,
     check_sparsity_loss,
@@ -29,6 +31,10 @@ REFERENCES = {
     "sparsity_loss": partial(losses.sparsity_loss, reduction="none"),
     "contiguity_loss": partial(losses.contiguity_loss, reduction="none"),
     "weakly_supervised_loss": partial(losses.weakly_supervised_loss, reduction="none"),
+    "inside_mask_loss": partial(losses.inside_mask_loss, reduction="none"),
+    "joint_loss": lambda logits, labels, heatmaps, masks, alpha, beta, gamma: (
+        alpha * F.cross_entropy(logits, labels)
+        + (1 - alpha) * losses.hybrid_explanation_loss(heatmaps, masks, beta, gamma)),
     "gate": gate,
     "freeze": prepare_phase,
     "morf_curve": black_morf_curve,
@@ -196,6 +202,44 @@ def test_weakly_supervised_without_the_absolute_value():
     assert "the opposite sign" in message and "the absolute value of the mean outside the mask" in message
 
 
+def test_inside_mask_divided_by_all_pixels():
+    message = failure(check_inside_mask_loss(lambda z, mask: (mask * (1 - z)).mean(dim=(1, 2))))
+    assert "all-zero heatmaps, box masks" in message and "not by all H x W pixels" in message
+
+
+def test_inside_mask_with_the_heatmap_in_place_of_its_shortfall():
+    message = failure(check_inside_mask_loss(
+        lambda z, mask, eps=1e-6: (mask * z).sum(dim=(1, 2)) / (mask.sum(dim=(1, 2)) + eps)))
+    assert "all-one heatmaps, box masks" in message and "falls short of nothing" in message
+
+
+def test_inside_mask_without_eps():
+    message = failure(check_inside_mask_loss(
+        lambda z, mask: (mask * (1 - z)).sum(dim=(1, 2)) / mask.sum(dim=(1, 2))))
+    assert "empty masks" in message and "got:      [nan, nan]" in message and "eps = 1e-6" in message
+
+
+def test_joint_loss_with_the_weights_swapped():
+    message = failure(check_joint_loss(lambda logits, labels, heatmaps, masks, alpha, beta, gamma: (
+        (1 - alpha) * F.cross_entropy(logits, labels) + alpha * losses.hybrid_explanation_loss(heatmaps, masks, beta,
+                                                                                               gamma))))
+    assert "alpha 1 (phase 1)" in message and "only the classification term counts" in message
+
+
+def test_joint_loss_that_sums_over_the_batch():
+    message = failure(check_joint_loss(lambda logits, labels, heatmaps, masks, alpha, beta, gamma: (
+        alpha * F.cross_entropy(logits, labels, reduction="sum")
+        + (1 - alpha) * losses.hybrid_explanation_loss(heatmaps, masks, beta, gamma, reduction="sum"))))
+    assert "alpha 1 (phase 1)" in message and "every value is 4 times the expected one" in message
+
+
+def test_joint_loss_that_forgets_gamma():
+    message = failure(check_joint_loss(lambda logits, labels, heatmaps, masks, alpha, beta, gamma: (
+        alpha * F.cross_entropy(logits, labels) + (1 - alpha) * losses.hybrid_explanation_loss(heatmaps, masks, beta,
+                                                                                               1.0))))
+    assert "alpha 0.6, beta 0.3, gamma 3" in message and "gamma the mask term" in message
+
+
 @pytest.mark.parametrize("pool", [
     lambda heatmap, size: F.adaptive_max_pool2d(heatmap, size),
     lambda heatmap, size: F.interpolate(heatmap, size=size, mode="nearest"),
@@ -340,7 +384,8 @@ def test_pompom_divided_by_all_pixels():
 
 def test_pompom_inside_the_mask():
     message = failure(check_pompom(
-        lambda heatmaps, masks: (masks * heatmaps > 1e-6).sum(dim=(1, 2, 3)) / ((masks > 1e-6).sum(dim=(1, 2, 3)) + 1e-6)))
+        lambda heatmaps, masks: ((masks * heatmaps > 1e-6).sum(dim=(1, 2, 3))
+                                 / ((masks > 1e-6).sum(dim=(1, 2, 3)) + 1e-6))))
     assert "lit inside their box only" in message and "only the pixels outside the mask count" in message
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+import torch.nn.functional as F
 
+from xmllib import losses
 from xmllib.cli import main
 from xmllib.evaluation import patch_order
 from xmllib.exercises import CHECKS
@@ -51,8 +53,8 @@ def test_a_student_copy_has_stubs_and_check_cells_but_no_solution_nor_outputs(na
                  if cell.source.startswith("# BEGIN QUESTION")]
     assert [cell.source for cell in copy if cell.source.startswith("grader.check")] == [
         f'grader.check("{question}")' for question in questions]
-    assert [cell.source.splitlines()[-1].strip() for cell in copy if "otter_answer_cell" in cell.metadata.get("tags", [])
-            ] == ["..."] * len(questions)
+    answers = [cell for cell in copy if "otter_answer_cell" in cell.metadata.get("tags", [])]
+    assert [cell.source.splitlines()[-1].strip() for cell in answers] == ["..."] * len(questions)
     assert all(cell.outputs == [] and cell.execution_count is None for cell in copy)
     title = cells(EXERCISES, name, "markdown")[0].source
     assert f"blob/main/exercises/{name}" in title and f"notebooks/{name}" not in title
@@ -64,7 +66,7 @@ def test_a_solutions_functions_pass_their_otter_tests(name, capsys):
     from otter.nbmeta_config import NBMetadataConfig
     from otter.test_files import create_test_file
 
-    namespace = {"torch": torch, "patch_order": patch_order}
+    namespace = {"torch": torch, "F": F, "losses": losses, "patch_order": patch_order}
     questions = []
     for cell in cells(SOLUTIONS, name):
         if "# BEGIN SOLUTION" in cell.source:

@@ -22,14 +22,21 @@ from xmllib.exercises.grading import GRADES, SUMMARIES
 from xmllib.exercises.student_copies import otter_assign
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-IMPORTS = "import torch\nimport torch.nn.functional as F\nfrom xmllib.evaluation import patch_order"
+IMPORTS = ("import torch\nimport torch.nn.functional as F\nfrom xmllib import losses\n"
+           "from xmllib.evaluation import patch_order")
 GATE = "def apply_gate(features, heatmap):\n    return features * F.{pool}(heatmap, features.shape[-2:])"
 SPARSITY = "def sparsity(z):\n    return {body}"
 CONTIGUITY = ("def contiguity(z):\n    return (z[:, 1:] - z[:, :-1]).abs().mean(dim=(1, 2)) "
               "+ (z[:, :, 1:] - z[:, :, :-1]).abs().mean(dim=(1, 2))")
 WEAKLY = ("def weakly_supervised(z, mask, eps=1e-6):\n    outside = 1 - mask\n"
           "    return ((outside * z).sum(dim=(1, 2)) / (outside.sum(dim=(1, 2)) + eps)).abs()")
-FREEZE = ("def prepare_phase(model, phase):\n    trains = {{1: (False, True), 2: (True, False), 3: (True, True)}}[phase]\n"
+INSIDE = ("def inside_mask(z, mask, eps=1e-6):\n"
+          "    return (mask * (1 - z)).sum(dim=(1, 2)) / (mask.sum(dim=(1, 2)) + eps)")
+JOINT = ("def joint(logits, labels, heatmaps, masks, alpha, beta, gamma):\n"
+         "    return {alpha} * F.cross_entropy(logits, labels) "
+         "+ {one_minus} * losses.hybrid_explanation_loss(heatmaps, masks, beta, gamma)")
+FREEZE = ("def prepare_phase(model, phase):\n"
+          "    trains = {{1: (False, True), 2: (True, False), 3: (True, True)}}[phase]\n"
           "    for part, part_trains in zip((model.explainer, model.classifier), trains):\n"
           "        part.requires_grad_(part_trains)\n{mode}")
 MORF = """def morf_curve(model, images, heatmaps, patch_size, steps):
@@ -49,7 +56,8 @@ MORF = """def morf_curve(model, images, heatmaps, patch_size, steps):
 AOPC = "def aopc(curves):\n    return (curves[:, :1] - curves).mean(dim=0).cumsum(dim=0){norm}"
 POMPOM = ("def pompom(heatmaps, masks, eps=1e-6):\n    outside = 1 - masks\n"
           "    return ((outside * heatmaps) > eps).sum(dim=(1, 2, 3)) / ((outside > eps).sum(dim=(1, 2, 3)) + eps)")
-RIGHT = {"sparsity": SPARSITY.format(body="z.abs().mean(dim=(1, 2))"), "freeze": FREEZE.format(mode="        part.train(part_trains)"),
+RIGHT = {"sparsity": SPARSITY.format(body="z.abs().mean(dim=(1, 2))"),
+         "freeze": FREEZE.format(mode="        part.train(part_trains)"),
          "aopc": AOPC.format(norm=" / torch.arange(1, curves.shape[1] + 1)"), "morf": MORF.format(sign="")}
 
 #: seconds a submission may take: far beyond what a correct one needs on a slow, loaded machine (some 60 s)
@@ -66,22 +74,26 @@ CLASS = {
                         ["every value is 16 times the expected one", "(max pooling would open it fully)"]),
     },
     "03_losses": {
-        "correct": ([RIGHT["sparsity"], CONTIGUITY, WEAKLY], {"sparsity_loss": 1, "contiguity_loss": 1,
-                                                            "weakly_supervised_loss": 1}, []),
-        "sum": ([SPARSITY.format(body="z.abs().sum(dim=(1, 2))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
+        "correct": ([RIGHT["sparsity"], CONTIGUITY, WEAKLY, INSIDE],
+                    {"sparsity_loss": 1, "contiguity_loss": 1, "weakly_supervised_loss": 1, "inside_mask_loss": 1}, []),
+        "sum": ([SPARSITY.format(body="z.abs().sum(dim=(1, 2))"), CONTIGUITY, WEAKLY, INSIDE], {"sparsity_loss": 0},
                 ["every value is 24 times the expected one", "not their sum"]),
-        "no_abs": ([SPARSITY.format(body="z.mean(dim=(1, 2))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
+        "no_abs": ([SPARSITY.format(body="z.mean(dim=(1, 2))"), CONTIGUITY, WEAKLY, INSIDE], {"sparsity_loss": 0},
                    ["the opposite sign", "absolute values |z|"]),
-        "wrong_axis": ([SPARSITY.format(body="z.abs().mean(dim=(0, 1))"), CONTIGUITY, WEAKLY], {"sparsity_loss": 0},
-                       ["not over the batch (dim 0)"]),
-        "raises": ([SPARSITY.format(body="z.abs().mean(dim=5)"), CONTIGUITY], {"sparsity_loss": 0,
-                                                                              "weakly_supervised_loss": 0},
+        "wrong_axis": ([SPARSITY.format(body="z.abs().mean(dim=(0, 1))"), CONTIGUITY, WEAKLY, INSIDE],
+                       {"sparsity_loss": 0}, ["not over the batch (dim 0)"]),
+        "raises": ([SPARSITY.format(body="z.abs().mean(dim=5)"), CONTIGUITY],
+                   {"sparsity_loss": 0, "weakly_supervised_loss": 0, "inside_mask_loss": 0},
                    ["your function raised IndexError", "weakly_supervised_loss"]),
         "slow": ([RIGHT["sparsity"], f"import time\ntime.sleep({100 * SLOW_TIMEOUT})"], {"sparsity_loss": 0}, []),
     },
     "04_phase1_classifier": {
-        "correct": ([RIGHT["freeze"]], {"freeze": 1}, []),
-        "no_eval": ([FREEZE.format(mode="")], {"freeze": 0}, ["BatchNorm running statistics keep changing"]),
+        "correct": ([RIGHT["freeze"], JOINT.format(alpha="alpha", one_minus="(1 - alpha)")],
+                    {"freeze": 1, "joint_loss": 1}, []),
+        "no_eval": ([FREEZE.format(mode=""), JOINT.format(alpha="alpha", one_minus="(1 - alpha)")], {"freeze": 0},
+                    ["BatchNorm running statistics keep changing"]),
+        "weights_swapped": ([RIGHT["freeze"], JOINT.format(alpha="(1 - alpha)", one_minus="alpha")],
+                            {"freeze": 1, "joint_loss": 0}, ["only the classification term counts"]),
     },
     "07_evaluation": {
         "correct": ([RIGHT["morf"], RIGHT["aopc"], POMPOM], {"morf_curve": 1, "aopc": 1, "pompom": 1}, []),

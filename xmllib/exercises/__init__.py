@@ -8,14 +8,26 @@ See docs/teachers.md.
 """
 
 from xmllib.exercises.checking import STATUSES, CheckResult, assert_passes
-from xmllib.exercises.evaluation_checks import check_aopc, check_morf_curve, check_pompom
-from xmllib.exercises.loss_checks import check_contiguity_loss, check_sparsity_loss, check_weakly_supervised_loss
+from xmllib.exercises.evaluation_checks import (
+    check_aopc,
+    check_morf_curve,
+    check_pompom,
+)
+from xmllib.exercises.loss_checks import (
+    check_contiguity_loss,
+    check_inside_mask_loss,
+    check_joint_loss,
+    check_sparsity_loss,
+    check_weakly_supervised_loss,
+)
 from xmllib.exercises.model_checks import check_freeze, check_gate
 
 CHECKS = {
     "sparsity_loss": check_sparsity_loss,
     "contiguity_loss": check_contiguity_loss,
     "weakly_supervised_loss": check_weakly_supervised_loss,
+    "inside_mask_loss": check_inside_mask_loss,
+    "joint_loss": check_joint_loss,
     "gate": check_gate,
     "freeze": check_freeze,
     "morf_curve": check_morf_curve,
@@ -33,6 +45,8 @@ __all__ = [
     "check_contiguity_loss",
     "check_freeze",
     "check_gate",
+    "check_inside_mask_loss",
+    "check_joint_loss",
     "check_morf_curve",
     "check_pompom",
     "check_sparsity_loss",

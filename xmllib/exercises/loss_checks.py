@@ -101,3 +101,63 @@ def check_weakly_supervised_loss(weakly_supervised: Callable[[Tensor, Tensor], T
     reference = partial(losses.weakly_supervised_loss, reduction="none")
     return run_check("weakly_supervised_loss", weakly_supervised, reference, cases,
                      compare=tensor_difference(PER_HEATMAP))
+
+
+def check_inside_mask_loss(inside_mask: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Check `inside_mask(z, mask)`, both B x H x W: the box term's part inside the mask, B values (ours).
+
+    L_in = sum(mask * (1 - z)) / (sum(mask) + eps) with eps = 1e-6: the mean shortfall from 1 inside the mask.
+    """
+    boxes = centred_boxes(2, 4, 6)
+    cases = [
+        Case("all-one heatmaps, box masks (2 x 4 x 6)", (torch.ones(2, 4, 6), boxes),
+             "a heatmap that is 1 inside the mask falls short of nothing: L_in = 0"),
+        Case("all-zero heatmaps, box masks (2 x 4 x 6)", (torch.zeros(2, 4, 6), boxes),
+             "a black heatmap falls short by 1 at every pixel inside the mask: L_in = 1, so divide the sum of "
+             "mask * (1 - z) by the number of pixels inside the mask, sum(mask), not by all H x W pixels"),
+        Case("heatmaps lit outside their box only (2 x 4 x 6)", (1.0 - boxes, boxes),
+             "L_in looks at the pixels inside the mask only: a map lit everywhere else still scores 1"),
+        Case("heatmaps of 0.25 everywhere, box masks (2 x 4 x 6)", (torch.full((2, 4, 6), 0.25), boxes),
+             "the shortfall is 1 - z, here 0.75 at every pixel inside the mask"),
+        Case("empty masks (nothing relevant), random heatmaps (2 x 4 x 6)", (uniform(1, 2, 4, 6), torch.zeros(2, 4, 6)),
+             "an image without a target has no pixel inside its mask, so sum(mask) = 0: eps = 1e-6 in the "
+             "denominator makes L_in 0 instead of 0 / 0 = NaN"),
+        Case("one heatmap (a batch of 1, 5 x 5)", (uniform(4, 1, 5, 5), box_masks(4, 1, 5, 5)),
+             "a batch of one heatmap still gives one value per heatmap: shape (1,)"),
+        Case("random heatmaps and boxes (3 x 6 x 8)", (uniform(5, 3, 6, 8), box_masks(5, 3, 6, 8)),
+             "L_in = sum(mask * (1 - z)) / (sum(mask) + eps) per heatmap, eps = 1e-6"),
+    ]
+    reference = partial(losses.inside_mask_loss, reduction="none")
+    return run_check("inside_mask_loss", inside_mask, reference, cases, compare=tensor_difference(PER_HEATMAP))
+
+
+def _reference_joint(logits: Tensor, labels: Tensor, heatmaps: Tensor, masks: Tensor, alpha: float, beta: float,
+                     gamma: float) -> Tensor:
+    return losses.joint_loss(logits, labels, heatmaps, alpha=alpha, beta=beta, gamma=gamma, loss="hybrid",
+                             mask=masks).total
+
+
+def check_joint_loss(joint: Callable[..., Tensor]) -> CheckResult:
+    """Check `joint(logits, labels, heatmaps, masks, alpha, beta, gamma)`: the joint loss of a batch, one number.
+
+    L = alpha * mean cross-entropy + (1 - alpha) * mean hybrid explanation loss (method.md section 2).
+    """
+    logits, labels = uniform(1, 4, 2, low=-3.0, high=3.0), torch.tensor([0, 1, 1, 0])
+    heatmaps, masks = uniform(2, 4, 1, 6, 8), box_masks(3, 4, 1, 6, 8)
+    batch = (logits, labels, heatmaps, masks)
+    cases = [
+        Case("alpha 1 (phase 1): random logits and heatmaps, 4 images", (*batch, 1.0, 0.9, 1.0),
+             "with alpha = 1 only the classification term counts: the cross-entropy of the logits against the "
+             "labels, averaged over the batch (torch.nn.functional.cross_entropy)"),
+        Case("alpha 0: the explanation term alone, 4 images", (*batch, 0.0, 0.9, 1.0),
+             "with alpha = 0 only the explanation term counts: the hybrid loss beta * L_s + (1 - beta) * L_c + "
+             "gamma * L_w, averaged over the batch (xmllib.losses.hybrid_explanation_loss)"),
+        Case("alpha 0.25, beta 0.9, gamma 1 (phase 2 of the paper), 4 images", (*batch, 0.25, 0.9, 1.0),
+             "alpha weighs the classification term and 1 - alpha the explanation term"),
+        Case("alpha 0.6, beta 0.3, gamma 3, 4 images", (*batch, 0.6, 0.3, 3.0),
+             "beta and gamma reach the explanation term: beta weighs sparsity against contiguity, gamma the mask term"),
+        Case("one image (a batch of 1)", (logits[:1], labels[:1], heatmaps[:1], masks[:1], 0.5, 0.9, 1.0),
+             "a batch of one image gives one number too"),
+    ]
+    return run_check("joint_loss", joint, _reference_joint, cases,
+                     compare=tensor_difference("one number for the whole batch: average both terms over the images"))
