@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xmllib import playground
+from xmllib.course import playground
+from xmllib.course.playground import classifier_config, frozen_classifier, optimise_heatmap
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
-from xmllib.playground import classifier_config, frozen_classifier, optimise_heatmap
 
 SIZE = 16
 

@@ -264,7 +264,7 @@ def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torc
                  class_weights: Tensor | None, checkpoint: Path | None) -> None:
     prepare_phase(model, phase.phase)
     # the text bar shows in a terminal only (disable=None: off without a TTY), so a notebook keeps
-    # no progress-bar residue; notebooks draw their own progress (xmllib.live)
+    # no progress-bar residue; notebooks draw their own progress (xmllib.course.live)
     bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
     scaler = grad_scaler(config.precision, device)
     for batch_number, batch in enumerate(bar, start=1):

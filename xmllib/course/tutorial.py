@@ -41,8 +41,8 @@ from xmllib.checkpoints import (
     save_checkpoint,
 )
 from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
+from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
-from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
 from xmllib.training import (
