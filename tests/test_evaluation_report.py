@@ -9,7 +9,8 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
+from xmllib.assembly import model_from_config
+from xmllib.checkpoints import load_model, save_checkpoint
 from xmllib.cli import main
 from xmllib.config import preset
 from xmllib.data import class_names, read_index

@@ -6,19 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from xmllib.checkpoints import load_checkpoint, model_from_config
+from xmllib.assembly import model_from_config, optimizer_from_config
+from xmllib.checkpoints import load_checkpoint
 from xmllib.data import make_loaders
 from xmllib.models import build_model
-from xmllib.training import (
-    CHECKPOINT_NAME,
-    Callback,
-    EarlyStopping,
-    NonFiniteLossError,
-    kept_epoch,
-    make_optimizer,
-    train,
-    train_phase,
-)
+from xmllib.training import CHECKPOINT_NAME, Callback, EarlyStopping, NonFiniteLossError, kept_epoch, train, train_phase
 
 CLASSES = ["no_triangle", "triangle"]
 
@@ -75,9 +67,9 @@ def test_recalibrated_batchnorm_statistics_fit_the_last_weights_and_spare_a_froz
 def test_optimizer_holds_only_the_trained_module(tiny_config):
     model = build_model("resnet18", 2, explainer_width=4)
     for phase, names in [(1, {"classifier"}), (2, {"explainer"}), (3, {"classifier", "explainer"})]:
-        optimizer = make_optimizer(tiny_config, model, tiny_config.phase(phase))
+        optimizer = optimizer_from_config(tiny_config, model, tiny_config.phase(phase))
         assert {g["name"] for g in optimizer.param_groups} == names
-    optimizer = make_optimizer(tiny_config, model, tiny_config.phase(3))
+    optimizer = optimizer_from_config(tiny_config, model, tiny_config.phase(3))
     held = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert held == {id(p) for p in model.parameters()}
 

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from xmllib.assembly import optimizer_from_config
 from xmllib.checkpoints import (
     CheckpointMismatch,
     checkpoint_dict,
@@ -36,7 +37,7 @@ from xmllib.checkpoints import (
     load_matching,
     save_checkpoint,
 )
-from xmllib.config import Config, PhaseConfig
+from xmllib.config import TRAINS, Config, PhaseConfig
 from xmllib.data import measured_sample
 from xmllib.losses import (
     JointLoss,
@@ -48,14 +49,9 @@ from xmllib.losses import (
 from xmllib.models import ExplainerClassifier
 from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode, recalibrate_batchnorm
-from xmllib.optimizers import build_optimizer
 from xmllib.precision import autocast, grad_scaler
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-#: which modules each phase trains: (explainer, classifier)
-TRAINS = {1: (False, True), 2: (True, False), 3: (True, True)}
-
 
 class NonFiniteLossError(RuntimeError):
     """Training met a NaN or infinite loss or weight; no checkpoint holds it, the last finite one is kept."""
@@ -168,17 +164,6 @@ def prepare_phase(model: ExplainerClassifier, phase: int) -> None:
     trains_explainer, trains_classifier = TRAINS[phase]
     set_trainable(model.explainer, trains_explainer)
     set_trainable(model.classifier, trains_classifier)
-
-
-def make_optimizer(config: Config, model: ExplainerClassifier, phase: PhaseConfig) -> torch.optim.Optimizer:
-    """An optimiser over the modules this phase trains only, each with its own learning rate."""
-    trains_explainer, trains_classifier = TRAINS[phase.phase]
-    groups = []
-    if trains_classifier:
-        groups.append({"params": list(model.classifier.parameters()), "lr": phase.lr_clf, "name": "classifier"})
-    if trains_explainer:
-        groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
-    return build_optimizer(config.optimizer, groups)
 
 
 def seed_everything(seed: int) -> None:
@@ -328,7 +313,7 @@ def train_phase(
     device = next(model.parameters()).device
     checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     rows = [] if history is None else history.to_dict("records")
-    optimizer = make_optimizer(config, model, phase)
+    optimizer = optimizer_from_config(config, model, phase)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, patience=2)
     stopper = EarlyStopping(phase.patience)
     start = 1

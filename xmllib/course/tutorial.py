@@ -32,28 +32,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from xmllib.checkpoints import (
-    CheckpointMismatch,
-    checkpoint_dict,
-    load_matching,
-    model_from_config,
-    model_from_state,
-    save_checkpoint,
-)
-from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
+from xmllib.assembly import loaders_from_config, model_from_config
+from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_matching, model_from_state, save_checkpoint
+from xmllib.config import PER_PHASE, TRAINS, Config, ConfigError, preset, resolve_device
 from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
-from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
+from xmllib.data import PolygonSpec, generate_polygons
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
-from xmllib.training import (
-    TRAINS,
-    evaluate,
-    kept_epoch,
-    majority_share,
-    phase_verdict,
-    seed_everything,
-    train_phase,
-)
+from xmllib.training import evaluate, kept_epoch, majority_share, phase_verdict, seed_everything, train_phase
 
 CACHE_DIR = Path("cache")
 """Relative to the working directory: notebooks/cache/ when a notebook runs from notebooks/."""

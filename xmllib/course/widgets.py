@@ -26,6 +26,7 @@ from IPython.display import DisplayHandle, display
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from xmllib.config import TRAINS
 from xmllib.course.playground import PlaygroundStep, optimise_heatmap, weights_title
 from xmllib.course.tutorial import NotebookConfig, PhaseResult, retrain_phase
 from xmllib.data import IndexDataset
@@ -39,7 +40,6 @@ from xmllib.plots import (
     pooling_figure,
     sample_figure,
 )
-from xmllib.training import TRAINS
 
 WIDGET_DPI = 80
 Drawing = Figure | Iterable[Figure]
