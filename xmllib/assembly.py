@@ -1,4 +1,4 @@
-"""Where a Config becomes objects: the model, the data loaders and each phase's optimiser.
+"""Where a Config becomes objects: the model, the data loaders, and each phase's optimiser and objective.
 
 Training, the run folders, the evaluation report, the notebooks and the benchmarks build
 these through here, so that one configuration always means the same model and data.
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from xmllib.config import TRAINS, Config, PhaseConfig
 from xmllib.data import IndexDataset, make_loaders
+from xmllib.losses import Objective
 from xmllib.models import ExplainerClassifier, build_model
 from xmllib.optimizers import build_optimizer
 
@@ -55,3 +56,10 @@ def optimizer_from_config(config: Config, model: ExplainerClassifier, phase: Pha
     if trains_explainer:
         groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
     return build_optimizer(config.optimizer, groups)
+
+
+def objective_from_config(config: Config, phase: PhaseConfig, class_weights: torch.Tensor | None = None) -> Objective:
+    """The loss `phase` minimises, as `config` describes it, with optional per-class weights of the cross-entropy."""
+    return Objective(alpha=phase.alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
+                     weak_term=config.weak_term, area=config.area, head_penalty=config.head_penalty,
+                     deletion=config.deletion, class_weights=class_weights)

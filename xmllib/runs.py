@@ -36,14 +36,9 @@ from xmllib.data import (
 )
 from xmllib.evaluation.diagnosis import diagnose
 from xmllib.evaluation.predictions import SplitResult, predict_split, summarise_test
+from xmllib.evaluation.verdicts import majority_share, phase_verdict
 from xmllib.models import ExplainerClassifier
-from xmllib.training import (
-    Callback,
-    majority_share,
-    phase_verdict,
-    seed_everything,
-    train,
-)
+from xmllib.training import Callback, seed_everything, train
 
 MODEL_NAME = "model.pt"
 
