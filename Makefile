@@ -28,7 +28,7 @@ demo: $(INSTALLED)
 
 # The linter (ruff, configured in pyproject.toml), the unit tests, then every notebook in order (nbval, lax: cells must run; cells marked
 # NBVAL_CHECK_OUTPUT must also reproduce their saved output), with the notebooks' training shrunk
-# (XMLLIB_NOTEBOOK_SMOKE, see xmllib/tutorial.py): their checks do not depend on its size, and at full
+# (XMLLIB_NOTEBOOK_SMOKE, see xmllib/course/tutorial.py): their checks do not depend on its size, and at full
 # size the notebooks train as long as the demo. `make notebooks` runs them at full size.
 test: $(INSTALLED)
 	$(PY) -m ruff check
@@ -41,7 +41,7 @@ test-browser: $(INSTALLED)
 	$(PY) -m pytest -m browser tests/browser
 
 # Each notebook on its own from an empty cache, as on Colab, with the training shrunk to a
-# smoke test (XMLLIB_NOTEBOOK_SMOKE, see xmllib/tutorial.py) to fit CI's time.
+# smoke test (XMLLIB_NOTEBOOK_SMOKE, see xmllib/course/tutorial.py) to fit CI's time.
 test-notebooks-standalone: $(INSTALLED)
 	for notebook in $(sort $(wildcard notebooks/[0-9]*.ipynb)); do \
 		rm -rf notebooks/cache && \

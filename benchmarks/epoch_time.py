@@ -18,7 +18,7 @@ import platform
 
 import torch
 
-from xmllib.checkpoints import model_from_config
+from xmllib.assembly import model_from_config
 from xmllib.config import PRESETS, Config
 from xmllib.data import make_loaders, read_index
 from xmllib.training import seed_everything, train

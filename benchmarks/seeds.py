@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from xmllib.config import PRESETS, add_config_arguments, config_from_args
+from xmllib.evaluation.verdicts import kept_epoch, swing_of
 from xmllib.runs import train_run
-from xmllib.training import kept_epoch, swing_of
 
 #: (column, better when higher): the worst seed is the minimum of the first kind, the maximum of the second
 FIGURES = {"test_accuracy": True, "target_selectivity": True, "every_object_selectivity": True,

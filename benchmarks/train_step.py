@@ -54,7 +54,7 @@ def per_sample_joint_loss(logits: Tensor, labels: Tensor, heatmap: Tensor, mask:
 
 def batched_joint_loss(logits: Tensor, labels: Tensor, heatmap: Tensor, mask: Tensor,
                        alpha: float, beta: float, gamma: float) -> Tensor:
-    return losses.joint_loss(logits, labels, heatmap, alpha=alpha, beta=beta, gamma=gamma, mask=mask).total
+    return losses.joint_loss(logits, labels, heatmap, losses.Objective(alpha, beta, gamma), mask=mask).total
 
 
 def images_per_second(size: int, width: int, steps: int, loss_fn: Callable, device: torch.device,

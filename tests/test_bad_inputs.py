@@ -14,7 +14,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from xmllib.checkpoints import load_checkpoint, model_from_config, save_checkpoint
+from xmllib.assembly import model_from_config
+from xmllib.checkpoints import load_checkpoint, save_checkpoint
 from xmllib.cli import main
 from xmllib.config import preset
 from xmllib.data import class_names, read_index

@@ -92,9 +92,10 @@ def test_a_run_weighs_training_and_validation_losses_alike(imbalanced_index, tin
                                                            capsys):
     seen = []
 
-    def recording_loss(*args, class_weights=None, **kwargs):
-        seen.append((torch.is_grad_enabled(), None if class_weights is None else class_weights.tolist()))
-        return joint_loss(*args, class_weights=class_weights, **kwargs)
+    def recording_loss(logits, labels, heatmap, objective, **kwargs):
+        weights = objective.class_weights
+        seen.append((torch.is_grad_enabled(), None if weights is None else weights.tolist()))
+        return joint_loss(logits, labels, heatmap, objective, **kwargs)
 
     joint_loss = xmllib.training.joint_loss
     monkeypatch.setattr(xmllib.training, "joint_loss", recording_loss)

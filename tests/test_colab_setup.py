@@ -91,7 +91,7 @@ def test_on_colab_the_setup_cell_installs_xmllib_and_nothing_else(colab, reposit
     assert f"Installing xmllib from {URL} with the packages it needs that Colab lacks" in printed
     after = installed(colab, tmp_path)
     assert sorted(after - before) == [("xmllib", "0.1.0")] and before <= after, "Colab's own packages are kept"
-    where = run([str(colab), "-c", "import xmllib.widgets, xmllib; print(xmllib.__file__)"], cwd=tmp_path)
+    where = run([str(colab), "-c", "import xmllib.course.widgets, xmllib; print(xmllib.__file__)"], cwd=tmp_path)
     assert Path(where.strip()).is_relative_to(colab.parent.parent), "installed into the environment, not the clone"
 
 

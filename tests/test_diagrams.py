@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from xmllib.diagrams import (
+from xmllib.course.diagrams import (
     architecture_figure,
     explainer_table,
     gate_table,

@@ -9,20 +9,17 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from xmllib.checkpoints import load_model, model_from_config, save_checkpoint
+from xmllib.assembly import model_from_config
+from xmllib.checkpoints import load_model, save_checkpoint
 from xmllib.cli import main
 from xmllib.config import preset
 from xmllib.data import class_names, read_index
-from xmllib.evaluation.aopc import aopc, morf_curve
+from xmllib.evaluation import aopc_summary
+from xmllib.evaluation.aopc import AOPC_COLUMNS, aopc, morf_curve
 from xmllib.evaluation.localisation import LOCALISATION_METRICS, localisation_values
 from xmllib.evaluation.posthoc import method_heatmaps
-from xmllib.evaluation.report import (
-    EvaluationSettings,
-    aopc_summary,
-    evaluation_batch,
-    run_evaluation,
-)
 from xmllib.plots import aopc_grid
+from xmllib.report import EvaluationSettings, evaluation_batch, run_evaluation
 
 N_IMAGES = 6
 ARGS = ["--n-images", str(N_IMAGES), "--steps", "3", "--patch-sizes", "8", "16", "--perturbations", "black", "blur",
@@ -154,25 +151,11 @@ def test_localisation_values_by_hand():
                                    atol=1e-5, rtol=0)
 
 
-def _table(rows):
-    return pd.DataFrame(rows, columns=["method", "perturbation", "patch_size", "step", "aopc"])
-
-
-def test_aopc_summary_takes_the_last_step_of_each_curve():
-    table = _table([("a", "black", 4, 0, 0.0), ("a", "black", 4, 1, 0.2), ("a", "black", 4, 2, 0.5),
-                    ("a", "black", 8, 0, 0.0), ("a", "black", 8, 1, 0.3),
-                    ("random", "black", 4, 0, 0.0), ("random", "black", 4, 2, 0.1)])
-    summary = aopc_summary(table)
-    assert summary.loc[(4, "a"), "black"] == 0.5
-    assert summary.loc[(8, "a"), "black"] == 0.3
-    assert summary.loc[(4, "random"), "black"] == 0.1
-
-
 def test_aopc_grid_has_a_panel_per_patch_size_and_perturbation_and_a_dashed_random_curve():
     rows = [(method, perturbation, size, step, 0.1 * step)
             for method in ("in-model", "random") for perturbation in ("white", "black", "blur")
             for size in (4, 8) for step in range(3)]
-    fig = aopc_grid(_table(rows))
+    fig = aopc_grid(pd.DataFrame(rows, columns=AOPC_COLUMNS))
     axes = fig.axes
     assert len(axes) == 6
     assert axes[0].get_title() == "black, 4x4 px" and axes[2].get_title() == "white, 4x4 px"
@@ -195,24 +178,6 @@ def test_bad_arguments_are_refused_before_anything_is_written(checkpoint, tiny_i
     with pytest.raises(ValueError, match=message):
         run_evaluation(checkpoint, tiny_index, tmp_path / "out", EvaluationSettings(**bad))
     assert not (tmp_path / "out").exists()
-
-
-def test_aopc_ranks_rank_the_last_step_per_setting_and_say_so():
-    from xmllib.evaluation import aopc_ranks, describe_aopc_ranks
-
-    rows = []
-    finals = {("black", 2): {"in-model": 0.5, "saliency": 0.3, "random": 0.1},
-              ("gray", 2): {"in-model": 0.2, "saliency": 0.4, "random": 0.3}}
-    for (perturbation, size), values in finals.items():
-        for method, final in values.items():
-            rows += [(method, perturbation, size, 0, 0.0), (method, perturbation, size, 3, final)]
-    ranks = aopc_ranks(_table(rows)).set_index("perturbation")
-    assert ranks.loc["black", "rank"] == 1 and ranks.loc["gray", "rank"] == 3
-    assert ranks.loc["gray", "best"] == "saliency" and ranks.loc["gray", "random_rank"] == 2
-    assert (ranks["methods"] == 3).all()
-    text = describe_aopc_ranks(ranks.reset_index())
-    assert "ranks first in 1 of 2 settings" in text and "holds in part" in text
-    assert "black 2 px: 1 of 3, gray 2 px: 3 of 3" in text
 
 
 def test_summary_table_keeps_counts_as_whole_numbers():

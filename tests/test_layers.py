@@ -1,13 +1,16 @@
-"""The package's floors (docs/design.md): which modules may import which, read from the source."""
+"""The package's floors (docs/design.md): which modules may import which, read from the source and from the
+floor table of docs/design.md."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).parents[1] / "xmllib"
-#: the floor the notebooks stand on: nothing below them imports them
-NOTEBOOK_MODULES = ("xmllib.tutorial", "xmllib.live", "xmllib.widgets", "xmllib.playground", "xmllib.diagrams")
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "xmllib"
+#: the notebooks' own modules: nothing but the notebooks imports them
+NOTEBOOK_MODULES = ("xmllib.course",)
 
 
 def module_name(path: Path) -> str:
@@ -51,6 +54,53 @@ def imports_of(module_prefix: str) -> set[str]:
             if module == module_prefix or module.startswith(module_prefix + ".") for m in imported}
 
 
+def package_of(module: str) -> str:
+    """The package a module belongs to: its top-level module or folder (xmllib.data.index -> xmllib.data)."""
+    return ".".join(module.split(".")[:2])
+
+
+def floor_table() -> dict[str, int]:
+    """docs/design.md's floor table: every package named in a row's module column -> the row's floor."""
+    floors = {}
+    for line in (ROOT / "docs" / "design.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 3 and cells[0].isdigit():
+            floors.update({name: int(cells[0]) for name in re.findall(r"`(xmllib[\w.]*)`", cells[1])})
+    return floors
+
+
+FLOORS = floor_table()
+
+
+def test_every_package_has_one_row_in_the_floor_table():
+    packages = {package_of(module) for module in IMPORTS if module != "xmllib"}
+    assert packages == set(FLOORS), (f"docs/design.md's floor table lacks {sorted(packages - set(FLOORS))} "
+                                     f"and names {sorted(set(FLOORS) - packages)}, which do not exist")
+
+
+def upward_imports(imports: dict[str, set[str]], floors: dict[str, int]) -> list[str]:
+    """The imports of `imports` (module -> modules it imports) that do not go down a floor of `floors`."""
+    return sorted(f"{module} (floor {floors[package_of(module)]}) imports {imported} "
+                  f"(floor {floors[package_of(imported)]})"
+                  for module, imported_modules in imports.items() if module != "xmllib"
+                  for imported in imported_modules if imported != "xmllib"
+                  and package_of(imported) != package_of(module)
+                  and floors[package_of(imported)] >= floors[package_of(module)])
+
+
+def test_imports_across_packages_go_down():
+    upward = upward_imports(IMPORTS, FLOORS)
+    assert not upward, "imports that do not go down a floor (docs/design.md):\n" + "\n".join(upward)
+
+
+def test_the_floor_rule_refuses_an_import_sideways_or_up_and_allows_one_inside_a_package():
+    floors = {"xmllib.low": 1, "xmllib.side": 1, "xmllib.high": 2}
+    imports = {"xmllib.high.a": {"xmllib.low.b", "xmllib.high.c", "xmllib"}, "xmllib.low.b": {"xmllib.side"},
+               "xmllib.side": {"xmllib.high.a"}}
+    assert upward_imports(imports, floors) == ["xmllib.low.b (floor 1) imports xmllib.side (floor 1)",
+                                               "xmllib.side (floor 1) imports xmllib.high.a (floor 2)"]
+
+
 def test_the_import_reader_sees_relative_and_function_level_imports():
     assert "xmllib.data.index" in IMPORTS["xmllib.data.dataset"]  # from .index import ...
     assert "xmllib.runs" in IMPORTS["xmllib.cli"]  # inside a function
@@ -65,7 +115,7 @@ def test_losses_and_models_import_nothing_of_the_package_but_each_other(floor):
 
 def test_training_imports_no_figures_or_widgets():
     forbidden = {m for m in imports_of("xmllib.training")
-                 if m.startswith(("xmllib.plots", "xmllib.live", "xmllib.widgets", *NOTEBOOK_MODULES))}
+                 if m.startswith(("xmllib.plots", *NOTEBOOK_MODULES))}
     assert not forbidden, forbidden
 
 

@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image as PILImage
 
-from xmllib import live
+from xmllib.course import live
+from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.data import make_loaders
-from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.models import build_model
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
 from xmllib.plots.training import RULES_OF_THUMB, rule_of_thumb_epoch

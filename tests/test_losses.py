@@ -1,5 +1,6 @@
 """The losses against values computed by hand and against a per-sample loop."""
 
+import dataclasses
 import math
 
 import pytest
@@ -88,7 +89,8 @@ def test_joint_loss_against_per_sample_loop(batch, loss):
     heatmap, mask = batch
     logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
     labels = torch.tensor([0, 2, 1, 2])
-    out = losses.joint_loss(logits, labels, heatmap, alpha=0.3, beta=0.8, gamma=1.5, loss=loss, mask=mask)
+    out = losses.joint_loss(logits, labels, heatmap, losses.Objective(alpha=0.3, beta=0.8, gamma=1.5, loss=loss),
+                            mask=mask)
     totals = []
     for i in range(4):
         ce = F.cross_entropy(logits[i:i + 1], labels[i:i + 1]).item()
@@ -106,7 +108,8 @@ def test_joint_loss_class_weights_match_torch(batch):
     logits = torch.randn(4, 2, generator=torch.Generator().manual_seed(2))
     labels = torch.tensor([0, 1, 1, 1])
     weights = torch.tensor([3.0, 1.0])
-    out = losses.joint_loss(logits, labels, heatmap, alpha=1.0, beta=0.9, mask=mask, class_weights=weights)
+    out = losses.joint_loss(logits, labels, heatmap, losses.Objective(alpha=1.0, beta=0.9, class_weights=weights),
+                            mask=mask)
     expected = torch.nn.CrossEntropyLoss(weight=weights)(logits, labels)
     assert out.classification.item() == pytest.approx(expected.item(), rel=1e-6)
 
@@ -115,9 +118,9 @@ def test_joint_loss_errors(batch):
     heatmap, _ = batch
     logits, labels = torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match="needs masks"):
-        losses.joint_loss(logits, labels, heatmap, alpha=0.5, beta=0.9, loss="hybrid")
+        losses.joint_loss(logits, labels, heatmap, losses.Objective(alpha=0.5, beta=0.9, loss="hybrid"))
     with pytest.raises(ValueError, match="unknown explanation loss"):
-        losses.joint_loss(logits, labels, heatmap, alpha=0.5, beta=0.9, loss="supervised")
+        losses.joint_loss(logits, labels, heatmap, losses.Objective(alpha=0.5, beta=0.9, loss="supervised"))
 
 
 def test_black_map_has_zero_explanation_loss():
@@ -154,11 +157,19 @@ def test_head_range_penalty_by_hand_and_zero_inside_the_range():
 
 
 def test_an_explanation_term_adds_to_the_explanation_part_only():
-    joint = losses.JointLoss(torch.tensor(1.0), torch.tensor(0.8), torch.tensor(2.0))
-    out = losses.with_explanation_term(joint, torch.tensor(0.5), weight=0.1, alpha=0.6)
+    joint = losses.JointLoss(torch.tensor(0.6 * 0.8 + 0.4 * 2.0), torch.tensor(0.8), torch.tensor(2.0))
+    out = losses.Objective(alpha=0.6, beta=0.9).with_term(joint, torch.tensor(0.5), weight=0.1)
     assert out.classification is joint.classification
     assert out.explanation.item() == pytest.approx(2.05)
-    assert out.total.item() == pytest.approx(1.0 + 0.4 * 0.05)
+    assert out.total.item() == pytest.approx(joint.total.item() + 0.4 * 0.05)
+
+
+def test_the_objective_weighs_the_two_terms_by_alpha_and_compares_without_its_weights():
+    objective = losses.Objective(alpha=0.25, beta=0.9, class_weights=torch.tensor([1.0, 2.0]))
+    assert objective.combine(2.0, 6.0) == pytest.approx(0.25 * 2.0 + 0.75 * 6.0)
+    assert objective == losses.Objective(alpha=0.25, beta=0.9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        objective.alpha = 0.5
 
 
 def test_the_deletion_loss_is_minus_log_one_minus_p_true_on_the_samples_it_applies_to():

@@ -35,7 +35,7 @@ def texts(notebook):
 def test_saved_outputs_hold_no_progress_bars_and_no_warnings(path):
     notebook = nbformat.read(path, as_version=4)
     # any bar is residue: a bar saved before it moved shows as "0%" on GitHub, a full one says less
-    # than the record line xmllib.live.ProgressBar leaves when its phase ends
+    # than the record line xmllib.course.live.ProgressBar leaves when its phase ends
     bars = [number if number is not None else "metadata" for number, _, text in texts(notebook)
             if PROGRESS_BAR.search(text)]
     warned = [number for number, kind, text in texts(notebook) if kind == "stderr" and "Warning" in text]

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xmllib import playground
+from xmllib.course import playground
+from xmllib.course.playground import classifier_config, frozen_classifier, optimise_heatmap
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
-from xmllib.playground import classifier_config, frozen_classifier, optimise_heatmap
 
 SIZE = 16
 
@@ -169,7 +169,7 @@ def learned_classifier(tmp_path_factory):
 
 
 def test_the_playgrounds_classifier_has_learned_the_task(learned_classifier):
-    from xmllib.training import kept_epoch
+    from xmllib.evaluation.verdicts import kept_epoch
 
     model, history, _ = learned_classifier
     assert kept_epoch(history, 1)["val_accuracy"] >= 0.9

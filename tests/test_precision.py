@@ -30,8 +30,7 @@ def test_an_unknown_precision_is_refused_by_the_configuration(tiny_config):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs where one exists)")
 def test_training_on_a_cuda_gpu_runs_its_forward_passes_in_half_precision(tiny_index, tiny_config):
-    from xmllib.checkpoints import model_from_config
-    from xmllib.data import loaders_from_config
+    from xmllib.assembly import loaders_from_config, model_from_config
     from xmllib.training import train
 
     model = model_from_config(tiny_config, 2).cuda().to(memory_format=torch.channels_last)

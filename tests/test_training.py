@@ -1,26 +1,25 @@
 """Training: freezing, determinism, checkpoints and resume, non-finite losses, early stopping."""
 
+import dataclasses
 import math
 
 import pandas as pd
 import pytest
 import torch
 
-from xmllib.checkpoints import load_checkpoint, model_from_config
+from xmllib.assembly import model_from_config, objective_from_config, optimizer_from_config
+from xmllib.checkpoints import load_checkpoint
 from xmllib.data import make_loaders
+from xmllib.evaluation.verdicts import kept_epoch
 from xmllib.models import build_model
-from xmllib.training import (
-    CHECKPOINT_NAME,
-    Callback,
-    EarlyStopping,
-    NonFiniteLossError,
-    kept_epoch,
-    make_optimizer,
-    train,
-    train_phase,
-)
+from xmllib.training import CHECKPOINT_NAME, Callback, EarlyStopping, NonFiniteLossError, train, train_phase
 
 CLASSES = ["no_triangle", "triangle"]
+
+
+def phase_objective(config, alpha, class_weights=None):
+    """The objective `config` sets for phase 3 (every term it weighs), at classification weight `alpha`."""
+    return dataclasses.replace(objective_from_config(config, config.phase(3)), alpha=alpha, class_weights=class_weights)
 
 
 def setup(index, config):
@@ -75,9 +74,9 @@ def test_recalibrated_batchnorm_statistics_fit_the_last_weights_and_spare_a_froz
 def test_optimizer_holds_only_the_trained_module(tiny_config):
     model = build_model("resnet18", 2, explainer_width=4)
     for phase, names in [(1, {"classifier"}), (2, {"explainer"}), (3, {"classifier", "explainer"})]:
-        optimizer = make_optimizer(tiny_config, model, tiny_config.phase(phase))
+        optimizer = optimizer_from_config(tiny_config, model, tiny_config.phase(phase))
         assert {g["name"] for g in optimizer.param_groups} == names
-    optimizer = make_optimizer(tiny_config, model, tiny_config.phase(3))
+    optimizer = optimizer_from_config(tiny_config, model, tiny_config.phase(3))
     held = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert held == {id(p) for p in model.parameters()}
 
@@ -167,13 +166,13 @@ def test_val_loss_is_the_class_weighted_mean_over_the_split_whatever_the_batch_s
     from torch.utils.data import DataLoader
 
     from xmllib.data import IndexDataset
-    from xmllib.training import evaluate
+    from xmllib.training import measure_split
 
     torch.manual_seed(0)
     model = model_from_config(tiny_config, 2)
     weights = torch.tensor([1.0, 3.0])
     dataset = IndexDataset(tiny_index, "val", 32)
-    by_batch = [evaluate(model, DataLoader(dataset, batch_size=size), tiny_config, 0.6, torch.device("cpu"), weights)
+    by_batch = [measure_split(model, DataLoader(dataset, batch_size=size), phase_objective(tiny_config, 0.6, weights))
                 for size in (1, 3, 8)]
     with torch.no_grad():
         model.eval()
@@ -189,14 +188,14 @@ def test_train_statistics_are_measured_on_the_whole_split_without_augmentation(t
     from torch.utils.data import DataLoader
 
     from xmllib.data import IndexDataset
-    from xmllib.training import evaluate
+    from xmllib.training import measure_split
 
     config = tiny_config.replace(aug_prob=1.0, batch_size=5)  # 16 train images: the last batch of 1 is dropped
     model, loaders = setup(tiny_index, config)
     assert loaders["train"].drop_last
     history = train_phase(model, config, 1, loaders, class_names=CLASSES)
     plain = DataLoader(IndexDataset(tiny_index, "train", 32), batch_size=16)
-    expected = evaluate(model, plain, config, config.phase(1).alpha, torch.device("cpu"))
+    expected = measure_split(model, plain, phase_objective(config, config.phase(1).alpha))
     assert history.iloc[-1]["train_loss"] == pytest.approx(expected["loss"], rel=1e-5)
     assert history.iloc[-1]["train_accuracy"] == expected["accuracy"]
 
@@ -238,17 +237,17 @@ def test_the_kept_epoch_is_accurate_enough_and_history_and_weights_agree(floor, 
 
 
 def test_phase_2_keeps_an_epoch_within_the_margin_of_the_accuracy_it_started_from(tiny_index, tiny_config):
-    from xmllib.training import ACCURACY_MARGIN, evaluate
+    from xmllib.training import ACCURACY_MARGIN, measure_split
 
     config = tiny_config.replace(keep="accurate", epochs=(2, 2, 0))
     model, loaders = setup(tiny_index, config)
     history = train_phase(model, config, 1, loaders, class_names=CLASSES)
-    started = evaluate(model, loaders["val"], config, config.phase(2).alpha, torch.device("cpu"))["accuracy"]
+    started = measure_split(model, loaders["val"], phase_objective(config, config.phase(2).alpha))["accuracy"]
     history = train_phase(model, config, 2, loaders, class_names=CLASSES, history=history)
     assert (history[history["phase"] == 1]["val_accuracy_floor"] == 0.0).all()
     assert history[history["phase"] == 2]["val_accuracy_floor"].tolist() == [started - ACCURACY_MARGIN] * 2
     kept = kept_epoch(history, 2)
-    measured = evaluate(model, loaders["val"], config, config.phase(2).alpha, torch.device("cpu"))
+    measured = measure_split(model, loaders["val"], phase_objective(config, config.phase(2).alpha))
     assert measured["loss"] == pytest.approx(kept["val_loss"], rel=1e-5)
 
 
@@ -264,34 +263,8 @@ def test_callbacks_see_every_epoch(tiny_index, tiny_config):
     assert [n for n, _ in seen] == [1, 2, 3]
 
 
-def _history(phase, val_loss, val_accuracy):
-    return pd.DataFrame({"phase": phase, "epoch": range(1, len(val_loss) + 1), "val_loss": val_loss,
-                         "val_accuracy": val_accuracy})
-
-
-def test_phase_verdict_names_a_phase_at_chance_a_divergence_or_nothing():
-    from xmllib.training import phase_verdict
-
-    history = pd.concat([_history(1, [0.7, 0.69, 0.69], [0.50, 0.52, 0.51]),
-                         _history(2, [0.3, 0.2, 0.9], [0.90, 0.95, 0.60]),
-                         _history(3, [0.3, 0.2, 0.25], [0.90, 0.95, 0.94])])
-    first = phase_verdict(history, 1, chance=0.5)
-    assert first.startswith("warning: phase 1 ended at chance (val accuracy 0.520, majority class 0.500)")
-    assert "more epochs" in first
-    second = phase_verdict(history, 2, chance=0.5)
-    assert second.startswith("warning: phase 2 diverged in its last epoch (val loss 0.9 against 0.2 at epoch 2")
-    assert phase_verdict(history, 3, chance=0.5) is None
-    assert phase_verdict(history, 3, chance=0.92) is not None
-    swung = phase_verdict(_history(3, [0.3, 0.6, 0.2, 0.25], [0.92, 0.51, 0.97, 0.95]), 3, chance=0.5)
-    assert swung == ("warning: phase 3 swung: val accuracy 0.510 at epoch 2 after 0.920 at epoch 1; the weights "
-                     "of epoch 3 (val accuracy 0.970) were kept")
-    assert phase_verdict(_history(3, [0.3, 0.6, 0.2], [0.52, 0.91, 0.97]), 3, chance=0.5) is None
-    diverged = phase_verdict(_history(1, [0.4, float("nan")], [0.9, 0.5]), 1, 0.5)
-    assert diverged.startswith("warning: phase 1 diverged in its last epoch (val loss nan against 0.4")
-
-
 def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index, tiny_config):
-    from xmllib.losses import head_range_penalty, joint_loss
+    from xmllib.losses import Objective, head_range_penalty, joint_loss
     from xmllib.models.explainer import ACTIVE_RANGES
     from xmllib.training import _batch_loss
 
@@ -299,11 +272,12 @@ def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index,
     torch.manual_seed(0)
     model = build_model("resnet18", 2, explainer_width=4, init_bias=6.0, head="sigmoid").eval()
     batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
-    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    loss, _ = _batch_loss(model, batch, phase_objective(config, 0.6))
     with model.explainer.capture_preactivation() as captured:
         logits, heatmap = model(batch["image"])
-    plain = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
-                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
+    plain = joint_loss(logits, batch["label"], heatmap,
+                       Objective(0.6, config.beta, config.gamma, weak_term=config.weak_term),
+                       mask=batch["mask"], mask_valid=batch["has_mask"])
     penalty = head_range_penalty(captured[0], *ACTIVE_RANGES["sigmoid"])
     assert penalty.item() > 0 and torch.allclose(torch.sigmoid(captured[0]), heatmap)
     assert loss.total.item() == pytest.approx(plain.total.item() + 0.4 * 2.0 * penalty.item(), rel=1e-5)
@@ -312,17 +286,18 @@ def test_head_penalty_joins_the_loss_as_an_explicit_computation_says(tiny_index,
 @pytest.mark.parametrize("gate_norm", ["none", "max"])
 def test_the_deletion_loss_joins_the_loss_as_an_explicit_multiply_behind_one_minus_the_map_says(
         tiny_index, tiny_config, gate_norm):
-    from xmllib.losses import joint_loss
+    from xmllib.losses import Objective, joint_loss
     from xmllib.training import _batch_loss
 
     config = tiny_config.replace(head_penalty=0.0, deletion=0.5, gate_norm=gate_norm)
     torch.manual_seed(0)
     model = model_from_config(config, 2).eval()
     batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
-    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    loss, _ = _batch_loss(model, batch, phase_objective(config, 0.6))
     logits, heatmap = model(batch["image"])
-    plain = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
-                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
+    plain = joint_loss(logits, batch["label"], heatmap,
+                       Objective(0.6, config.beta, config.gamma, weak_term=config.weak_term),
+                       mask=batch["mask"], mask_valid=batch["has_mask"])
     removed = 1.0 - heatmap
     if gate_norm == "max":
         removed = model.gate_level * removed / removed.amax(dim=(2, 3), keepdim=True)
@@ -340,23 +315,24 @@ def test_phase_1_has_no_deletion_loss(tiny_index, tiny_config):
     torch.manual_seed(0)
     model = model_from_config(tiny_config, 2).eval()
     batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
-    with_deletion = _batch_loss(model, batch, tiny_config.replace(deletion=1.0), 1.0, torch.device("cpu"), None)[0]
-    without = _batch_loss(model, batch, tiny_config, 1.0, torch.device("cpu"), None)[0]
+    with_deletion = _batch_loss(model, batch, phase_objective(tiny_config.replace(deletion=1.0), 1.0))[0]
+    without = _batch_loss(model, batch, phase_objective(tiny_config, 1.0))[0]
     assert with_deletion.total.item() == without.total.item()
 
 
 def test_a_runs_area_reaches_the_loss_in_the_place_of_the_sparsity_term(tiny_index, tiny_config):
-    from xmllib.losses import area_loss, joint_loss, sparsity_loss
+    from xmllib.losses import Objective, area_loss, joint_loss, sparsity_loss
     from xmllib.training import _batch_loss
 
     config = tiny_config.replace(head_penalty=0.0, area=0.1)
     torch.manual_seed(0)
     model = model_from_config(config, 2).eval()
     batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
-    loss, _ = _batch_loss(model, batch, config, 0.6, torch.device("cpu"), None)
+    loss, _ = _batch_loss(model, batch, phase_objective(config, 0.6))
     logits, heatmap = model(batch["image"])
-    paper = joint_loss(logits, batch["label"], heatmap, alpha=0.6, beta=config.beta, gamma=config.gamma,
-                       mask=batch["mask"], mask_valid=batch["has_mask"], weak_term=config.weak_term)
+    paper = joint_loss(logits, batch["label"], heatmap,
+                       Objective(0.6, config.beta, config.gamma, weak_term=config.weak_term),
+                       mask=batch["mask"], mask_valid=batch["has_mask"])
     swap = config.beta * (area_loss(heatmap, 0.1) - sparsity_loss(heatmap))
     assert abs(swap.item()) > 1e-3
     assert loss.explanation.item() == pytest.approx(paper.explanation.item() + swap.item(), rel=1e-5)

@@ -12,13 +12,11 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
-from xmllib import live, tutorial
-from xmllib import widgets as controls_module
 from xmllib.checkpoints import load_model
 from xmllib.config import ConfigError, preset
-from xmllib.data import IndexDataset, PolygonSpec
-from xmllib.plots import aopc_selection, shrunk_png
-from xmllib.tutorial import (
+from xmllib.course import live, tutorial
+from xmllib.course import widgets as controls_module
+from xmllib.course.tutorial import (
     NotebookConfig,
     cached_phase,
     fixed_batch,
@@ -29,7 +27,9 @@ from xmllib.tutorial import (
     retrain_phase,
     retrain_problem,
 )
-from xmllib.widgets import aopc_selectors, retrain_controls
+from xmllib.course.widgets import aopc_selectors, retrain_controls
+from xmllib.data import IndexDataset, PolygonSpec
+from xmllib.plots import aopc_selection, shrunk_png
 
 TINY_SPEC = PolygonSpec(n_train=16, n_val=8, n_test=8, image_size=32, radius=(4.0, 7.0),
                         objects_per_image=(1, 3), line_width=1)

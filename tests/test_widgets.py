@@ -8,10 +8,11 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from xmllib import playground, plots, widgets
+from xmllib import plots
+from xmllib.course import playground, widgets
+from xmllib.course.playground import optimise_heatmap
 from xmllib.data import IndexDataset, read_index
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
-from xmllib.playground import optimise_heatmap
 
 
 @pytest.fixture(scope="module")

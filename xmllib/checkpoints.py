@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from xmllib.assembly import model_from_config
 from xmllib.config import Config, resolve_device
-from xmllib.models import ExplainerClassifier, build_model
+from xmllib.models import ExplainerClassifier
 
 
 class CheckpointError(ValueError):
@@ -124,22 +125,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if missing:
         raise CheckpointError(f"{path} is not an xmllib checkpoint: it lacks {sorted(missing)}")
     return state
-
-
-def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
-    """A new model (on the CPU) as `config` describes it: the one place a Config becomes a model."""
-    return build_model(
-        config.classifier,
-        num_classes,
-        gates=config.gates,
-        explainer_width=config.explainer_width,
-        init_bias=config.init_bias,
-        head=config.head,
-        pretrained=config.pretrained,
-        mean=config.norm_mean,
-        std=config.norm_std,
-        gate_norm=config.gate_norm,
-    )
 
 
 def model_from_state(state: dict[str, Any], config: Config) -> ExplainerClassifier:

@@ -94,7 +94,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
     Lists are space-separated: `--patch-sizes 4 8 --methods in-model saliency`.
     """
-    from xmllib.evaluation import METHODS, EvaluationSettings
+    from xmllib.evaluation import METHODS
+    from xmllib.report import EvaluationSettings
 
     defaults = EvaluationSettings()
     parser.add_argument("checkpoint", help="a model.pt or checkpoint.pt written by training")
@@ -328,7 +329,8 @@ def run_explain(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from xmllib.evaluation import EvaluationSettings, aopc_summary, run_evaluation
+    from xmllib.evaluation import aopc_summary
+    from xmllib.report import EvaluationSettings, run_evaluation
 
     fields = set(EvaluationSettings.__dataclass_fields__)
     settings = EvaluationSettings(**{key: value for key, value in vars(args).items() if key in fields})

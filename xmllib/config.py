@@ -28,6 +28,8 @@ from xmllib.precision import PRECISIONS
 PHASES = (1, 2, 3)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PER_PHASE = ("epochs", "alpha", "lr_clf", "lr_expl", "patience", "min_steps")
+#: which modules each phase trains: (explainer, classifier) (method.md section 3)
+TRAINS = {1: (False, True), 2: (True, False), 3: (True, True)}
 ON_BAD_DATA = ("error", "skip")
 KEEP_RULES = ("loss", "accurate")
 INVERSE_FREQUENCY = "inverse"

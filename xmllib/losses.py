@@ -8,6 +8,7 @@ looped over the batch in Python), and reduces them with `reduction`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -145,44 +146,69 @@ class JointLoss(NamedTuple):
     explanation: Tensor
 
 
-def joint_loss(
-    logits: Tensor,
-    labels: Tensor,
-    heatmap: Tensor,
-    *,
-    alpha: float,
-    beta: float,
-    gamma: float = 1.0,
-    loss: str = "hybrid",
-    mask: Tensor | None = None,
-    mask_valid: Tensor | None = None,
-    class_weights: Tensor | None = None,
-    reduction: str = "mean",
-    weak_term: str = "outside",
-    area: float = 0.0,
-) -> JointLoss:
-    """L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_expl, L_expl = L_u or L_h.
+@dataclass(frozen=True)
+class Objective:
+    """What one phase minimises: alpha * classification + (1 - alpha) * explanation (method.md section 2).
 
-    With `class_weights`, the mean reduction of the classification term is the
+    Built once per phase from a Config (`xmllib.assembly.objective_from_config`). `loss`,
+    `beta`, `gamma`, `weak_term` and `area` make the explanation term; `head_penalty` and
+    `deletion` weigh our two extra explanation terms, which training adds (`with_term`);
+    `class_weights` weigh the cross-entropy per class.
+    """
+
+    alpha: float
+    beta: float
+    gamma: float = 1.0
+    loss: str = "hybrid"
+    weak_term: str = "outside"
+    area: float = 0.0
+    head_penalty: float = 0.0
+    deletion: float = 0.0
+    class_weights: Tensor | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.loss not in EXPLANATION_LOSSES:
+            raise ValueError(f"unknown explanation loss {self.loss!r}; choose one of {', '.join(EXPLANATION_LOSSES)}")
+
+    def combine(self, classification: Tensor | float, explanation: Tensor | float) -> Tensor | float:
+        """alpha * classification + (1 - alpha) * explanation: the one place the two terms are weighed."""
+        return self.alpha * classification + (1.0 - self.alpha) * explanation
+
+    def explanation_loss(self, heatmap: Tensor, mask: Tensor | None = None, mask_valid: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+        """L_u or L_h of the heatmaps, as `loss` says."""
+        if self.loss == "unsupervised":
+            return unsupervised_explanation_loss(heatmap, self.beta, reduction, self.area)
+        if mask is None:
+            raise ValueError("the hybrid loss needs masks; use loss='unsupervised' for data without masks")
+        return hybrid_explanation_loss(heatmap, mask, self.beta, self.gamma, mask_valid, reduction, self.weak_term,
+                                       self.area)
+
+    def with_term(self, loss: JointLoss, term: Tensor, weight: float) -> JointLoss:
+        """`loss` with `weight * term` (a reduced loss of the map: the head-range penalty, the deletion loss)
+        added to its explanation part, and the total weighed again."""
+        explanation = loss.explanation + weight * term
+        return JointLoss(self.combine(loss.classification, explanation), loss.classification, explanation)
+
+
+def joint_loss(logits: Tensor, labels: Tensor, heatmap: Tensor, objective: Objective, *, mask: Tensor | None = None,
+               mask_valid: Tensor | None = None, reduction: str = "mean") -> JointLoss:
+    """L = alpha * CE(C(x, zhat), y) + (1 - alpha) * L_expl, L_expl = L_u or L_h, as `objective` says.
+
+    With the objective's `class_weights`, the mean reduction of the classification term is the
     weighted mean (sum of w_y * CE over the sum of w_y), as `torch.nn.CrossEntropyLoss`
     computes it, for training and validation alike.
     """
-    if loss not in EXPLANATION_LOSSES:
-        raise ValueError(f"unknown explanation loss {loss!r}; choose one of {', '.join(EXPLANATION_LOSSES)}")
-    classification = F.cross_entropy(logits, labels, weight=class_weights, reduction="none")
-    if loss == "hybrid":
-        if mask is None:
-            raise ValueError("the hybrid loss needs masks; use loss='unsupervised' for data without masks")
-        explanation = hybrid_explanation_loss(heatmap, mask, beta, gamma, mask_valid, "none", weak_term, area)
-    else:
-        explanation = unsupervised_explanation_loss(heatmap, beta, "none", area)
-    if reduction == "mean" and class_weights is not None:
-        classification_reduced = classification.sum() / class_weights[labels].sum()
+    weights = objective.class_weights
+    classification = F.cross_entropy(logits, labels, weight=weights, reduction="none")
+    explanation = objective.explanation_loss(heatmap, mask, mask_valid, "none")
+    if reduction == "mean" and weights is not None:
+        classification_reduced = classification.sum() / weights[labels].sum()
     else:
         classification_reduced = _reduce(classification, reduction)
     explanation_reduced = _reduce(explanation, reduction)
-    total = alpha * classification_reduced + (1.0 - alpha) * explanation_reduced
-    return JointLoss(total, classification_reduced, explanation_reduced)
+    return JointLoss(objective.combine(classification_reduced, explanation_reduced), classification_reduced,
+                     explanation_reduced)
 
 
 def deletion_loss(deleted_logits: Tensor, labels: Tensor, applies: Tensor, reduction: str = "mean") -> Tensor:
@@ -198,10 +224,3 @@ def deletion_loss(deleted_logits: Tensor, labels: Tensor, applies: Tensor, reduc
     others = deleted_logits.scatter(1, labels[:, None], float("-inf"))
     values = deleted_logits.logsumexp(dim=1) - others.logsumexp(dim=1)
     return _reduce(values * applies.to(values.dtype), reduction)
-
-
-def with_explanation_term(loss: JointLoss, term: Tensor, weight: float, alpha: float) -> JointLoss:
-    """`loss` with `weight * term` (a reduced loss of the map: the head-range penalty, the deletion loss) added
-    to its explanation term, so the total gains (1 - alpha) times as much."""
-    return JointLoss(loss.total + (1.0 - alpha) * weight * term, loss.classification,
-                     loss.explanation + weight * term)

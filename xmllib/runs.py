@@ -20,37 +20,25 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from xmllib import plots
-from xmllib.checkpoints import (
-    checkpoint_dict,
-    load_model,
-    model_from_config,
-    save_checkpoint,
-)
+from xmllib.assembly import loaders_from_config, model_from_config, split_loader
+from xmllib.checkpoints import checkpoint_dict, load_model, save_checkpoint
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
     DataReport,
-    IndexDataset,
     check_dataset,
     check_index_file,
     class_weight_table,
     format_report,
     load_image,
-    loaders_from_config,
     resolve_class_weights,
 )
 from xmllib.evaluation.diagnosis import diagnose
 from xmllib.evaluation.predictions import SplitResult, predict_split, summarise_test
+from xmllib.evaluation.verdicts import majority_share, phase_verdict
 from xmllib.models import ExplainerClassifier
-from xmllib.training import (
-    Callback,
-    majority_share,
-    phase_verdict,
-    seed_everything,
-    train,
-)
+from xmllib.training import Callback, seed_everything, train
 
 MODEL_NAME = "model.pt"
 
@@ -165,12 +153,6 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines + list(summary.get("warnings", [])))
 
 
-def _split_loader(index: pd.DataFrame, split: str, config: Config, class_names: list[str]) -> DataLoader:
-    """A loader over one split of an index, in order, for a saved model's configuration."""
-    dataset = IndexDataset(index, split, config.image_size, classes=class_names)
-    return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
-
-
 def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str = "test",
                      out_dir: str | Path | None = None, on_bad_data: str = "error") -> dict[str, Any]:
     """Test a saved model on one split of an index; with `out_dir`, write metrics.json and figures.
@@ -180,7 +162,7 @@ def score_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: str =
     """
     model, config, class_names = load_model(checkpoint)
     report = check_index_file(index_csv, on_bad_data)
-    result = predict_split(model, _split_loader(report.index, split, config, class_names))
+    result = predict_split(model, split_loader(report.index, split, config, class_names))
     summary = {**summarise_test(result), "skipped_rows": len(report.skipped)}
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -195,7 +177,7 @@ def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: st
     """`diagnose` a saved model on one split of a checked index; writes oracle_maps.csv and diagnosis.json."""
     model, config, class_names = load_model(checkpoint)
     report = check_index_file(index_csv, on_bad_data)
-    oracles, head = diagnose(model, _split_loader(report.index, split, config, class_names))
+    oracles, head = diagnose(model, split_loader(report.index, split, config, class_names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     oracles.to_csv(out_dir / "oracle_maps.csv", index=False)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from xmllib.assembly import objective_from_config, optimizer_from_config
 from xmllib.checkpoints import (
     CheckpointMismatch,
     checkpoint_dict,
@@ -36,26 +37,14 @@ from xmllib.checkpoints import (
     load_matching,
     save_checkpoint,
 )
-from xmllib.config import Config, PhaseConfig
+from xmllib.config import TRAINS, Config, PhaseConfig
 from xmllib.data import measured_sample
-from xmllib.losses import (
-    JointLoss,
-    deletion_loss,
-    head_range_penalty,
-    joint_loss,
-    with_explanation_term,
-)
+from xmllib.losses import JointLoss, Objective, deletion_loss, head_range_penalty, joint_loss
 from xmllib.models import ExplainerClassifier
-from xmllib.models.explainer import ACTIVE_RANGES
 from xmllib.models.modes import eval_mode, recalibrate_batchnorm
-from xmllib.optimizers import build_optimizer
 from xmllib.precision import autocast, grad_scaler
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-#: which modules each phase trains: (explainer, classifier)
-TRAINS = {1: (False, True), 2: (True, False), 3: (True, True)}
-
 
 class NonFiniteLossError(RuntimeError):
     """Training met a NaN or infinite loss or weight; no checkpoint holds it, the last finite one is kept."""
@@ -170,17 +159,6 @@ def prepare_phase(model: ExplainerClassifier, phase: int) -> None:
     set_trainable(model.classifier, trains_classifier)
 
 
-def make_optimizer(config: Config, model: ExplainerClassifier, phase: PhaseConfig) -> torch.optim.Optimizer:
-    """An optimiser over the modules this phase trains only, each with its own learning rate."""
-    trains_explainer, trains_classifier = TRAINS[phase.phase]
-    groups = []
-    if trains_classifier:
-        groups.append({"params": list(model.classifier.parameters()), "lr": phase.lr_clf, "name": "classifier"})
-    if trains_explainer:
-        groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
-    return build_optimizer(config.optimizer, groups)
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and GPU)."""
     random.seed(seed)
@@ -199,52 +177,47 @@ def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> N
         augmentation.set_random_seed(seed)
 
 
-def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], config: Config, alpha: float,
-                device: torch.device, class_weights: Tensor | None) -> tuple[JointLoss, Tensor]:
-    """The joint loss of one batch and its logits."""
+def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], objective: Objective,
+                precision: str = "auto") -> tuple[JointLoss, Tensor]:
+    """The joint loss of one batch under `objective` (with our extra terms when it weighs them) and its logits."""
+    device = next(model.parameters()).device
     images = batch["image"].to(device, non_blocking=True)
     labels = batch["label"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
     mask_valid = batch["has_mask"].to(device, non_blocking=True)
-    capture = model.explainer.capture_preactivation() if config.head_penalty > 0 else nullcontext([])
-    with capture as preactivation, autocast(config.precision, device):
+    capture = model.explainer.capture_preactivation() if objective.head_penalty > 0 else nullcontext([])
+    with capture as preactivation, autocast(precision, device):
         logits, heatmap = model(images)
     logits, heatmap = logits.float(), heatmap.float()
-    loss = joint_loss(
-        logits, labels, heatmap,
-        alpha=alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
-        mask=mask, mask_valid=mask_valid, class_weights=class_weights, weak_term=config.weak_term,
-        area=config.area,
-    )
-    if config.head_penalty > 0:
-        low, high = ACTIVE_RANGES[model.explainer.head]
-        penalty = head_range_penalty(preactivation[0].float(), low, high)
-        loss = with_explanation_term(loss, penalty, config.head_penalty, alpha)
-    if config.deletion > 0 and alpha < 1:
+    loss = joint_loss(logits, labels, heatmap, objective, mask=mask, mask_valid=mask_valid)
+    if objective.head_penalty > 0:
+        penalty = head_range_penalty(preactivation[0].float(), *model.explainer.active_range)
+        loss = objective.with_term(loss, penalty, objective.head_penalty)
+    if objective.deletion > 0 and objective.alpha < 1:
         applies = mask_valid & (mask.flatten(1).amax(dim=1) > 0)
-        with autocast(config.precision, device):
+        with autocast(precision, device):
             deleted = model.classify(images, 1.0 - heatmap)
-        loss = with_explanation_term(loss, deletion_loss(deleted.float(), labels, applies), config.deletion, alpha)
+        loss = objective.with_term(loss, deletion_loss(deleted.float(), labels, applies), objective.deletion)
     return loss, logits
 
 
-
 @torch.no_grad()
-def evaluate(model: ExplainerClassifier, loader: DataLoader, config: Config, alpha: float,
-             device: torch.device, class_weights: Tensor | None = None) -> dict[str, float]:
-    """The losses and accuracy of a whole split, in eval mode (training modes are restored).
+def measure_split(model: ExplainerClassifier, loader: DataLoader, objective: Objective,
+                  precision: str = "auto") -> dict[str, float]:
+    """The losses and accuracy of a whole split under `objective`, in eval mode (training modes are restored).
 
     Each loss is what one batch holding the whole split would give: the classification
     loss is the class-weighted mean over all images (sum of w_y * CE over the sum of
     w_y), not a mean of per-batch means, so it does not depend on the batch size.
     """
+    weights = objective.class_weights
     clf_sum = clf_weight = expl_sum = correct = 0.0
     count = 0
     with eval_mode(model):
         for batch in loader:
-            loss, logits = _batch_loss(model, batch, config, alpha, device, class_weights)
-            labels = batch["label"].to(device)
-            weight = class_weights[labels].sum().item() if class_weights is not None else float(len(labels))
+            loss, logits = _batch_loss(model, batch, objective, precision)
+            labels = batch["label"].to(logits.device)
+            weight = weights[labels].sum().item() if weights is not None else float(len(labels))
             clf_sum += loss.classification.item() * weight
             clf_weight += weight
             expl_sum += loss.explanation.item() * len(labels)
@@ -252,55 +225,70 @@ def evaluate(model: ExplainerClassifier, loader: DataLoader, config: Config, alp
             count += len(labels)
     clf_loss, expl_loss = clf_sum / clf_weight, expl_sum / count
     return {
-        "loss": alpha * clf_loss + (1.0 - alpha) * expl_loss,
+        "loss": objective.combine(clf_loss, expl_loss),
         "clf_loss": clf_loss,
         "expl_loss": expl_loss,
         "accuracy": correct / count,
     }
 
 
-def _train_epoch(model: ExplainerClassifier, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                 config: Config, phase: PhaseConfig, epoch: int, device: torch.device,
-                 class_weights: Tensor | None, checkpoint: Path | None) -> None:
-    prepare_phase(model, phase.phase)
+@dataclass
+class PhaseRun:
+    """What every epoch of one phase shares: the model, its configuration and phase, the objective it
+    minimises, its optimiser, and where its checkpoint goes (None: nowhere)."""
+
+    model: ExplainerClassifier
+    config: Config
+    phase: PhaseConfig
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    checkpoint: Path | None = None
+
+    def measure(self, loader: DataLoader) -> dict[str, float]:
+        """`measure_split` of one split under this phase's objective."""
+        return measure_split(self.model, loader, self.objective, self.config.precision)
+
+
+def _train_epoch(run: PhaseRun, loader: DataLoader, epoch: int) -> None:
+    prepare_phase(run.model, run.phase.phase)
     # the text bar shows in a terminal only (disable=None: off without a TTY), so a notebook keeps
-    # no progress-bar residue; notebooks draw their own progress (xmllib.live)
-    bar = tqdm(loader, desc=f"phase {phase.phase} epoch {epoch}", leave=False, disable=None)
-    scaler = grad_scaler(config.precision, device)
+    # no progress-bar residue; notebooks draw their own progress (xmllib.course.live)
+    bar = tqdm(loader, desc=f"phase {run.phase.phase} epoch {epoch}", leave=False, disable=None)
+    scaler = grad_scaler(run.config.precision, next(run.model.parameters()).device)
     for batch_number, batch in enumerate(bar, start=1):
-        loss, _ = _batch_loss(model, batch, config, phase.alpha, device, class_weights)
+        loss, _ = _batch_loss(run.model, batch, run.objective, run.config.precision)
         if not torch.isfinite(loss.total):
-            raise NonFiniteLossError(phase.phase, epoch, f"the loss of batch {batch_number}", checkpoint)
-        optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(run.phase.phase, epoch, f"the loss of batch {batch_number}", run.checkpoint)
+        run.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss.total).backward()
-        scaler.step(optimizer)
+        scaler.step(run.optimizer)
         scaler.update()
         bar.set_postfix(loss=f"{loss.total.item():.4f}")
 
 
-def _train_and_measure(model: ExplainerClassifier, train_loader: DataLoader, measured: Mapping[str, DataLoader],
-                       optimizer: torch.optim.Optimizer, config: Config, phase: PhaseConfig, epoch: int,
-                       device: torch.device, class_weights: Tensor | None, checkpoint: Path | None) -> dict[str, Any]:
+def _train_and_measure(run: PhaseRun, train_loader: DataLoader, measured: Mapping[str, DataLoader],
+                       epoch: int) -> dict[str, Any]:
     """Train one epoch, then measure the `measured` splits: the epoch's history row.
 
     NonFiniteLossError when a measured loss or a weight is no longer finite, before any
     checkpoint could keep it.
     """
     began = time.perf_counter()
-    _seed_epoch(config, phase.phase, epoch, train_loader)
-    _train_epoch(model, train_loader, optimizer, config, phase, epoch, device, class_weights, checkpoint)
-    row: dict[str, Any] = {"phase": phase.phase, "epoch": epoch, **_learning_rates(optimizer)}
+    phase, model = run.phase.phase, run.model
+    _seed_epoch(run.config, phase, epoch, train_loader)
+    _train_epoch(run, train_loader, epoch)
+    row: dict[str, Any] = {"phase": phase, "epoch": epoch, **_learning_rates(run.optimizer)}
     broken = [name for name, value in model.state_dict().items()
               if value.is_floating_point() and not torch.isfinite(value).all()]
     if broken:
-        raise NonFiniteLossError(phase.phase, epoch, f"the weight {broken[0]} (after the last batch)", checkpoint)
-    if config.recalibrate_bn and TRAINS[phase.phase][1]:
+        raise NonFiniteLossError(phase, epoch, f"the weight {broken[0]} (after the last batch)", run.checkpoint)
+    if run.config.recalibrate_bn and TRAINS[phase][1]:
+        device = next(model.parameters()).device
         recalibrate_batchnorm(model, model.classifier, (batch["image"].to(device) for batch in measured["train"]))
     for split, loader in measured.items():
-        stats = evaluate(model, loader, config, phase.alpha, device, class_weights)
+        stats = run.measure(loader)
         if not all(math.isfinite(value) for value in stats.values()):
-            raise NonFiniteLossError(phase.phase, epoch, f"the {split} loss measured after the last batch",
-                                     checkpoint)
+            raise NonFiniteLossError(phase, epoch, f"the {split} loss measured after the last batch", run.checkpoint)
         row.update({f"{split}_{key}": value for key, value in stats.items()})
     row["seconds"] = time.perf_counter() - began
     return row
@@ -325,15 +313,15 @@ def train_phase(
     a checkpoint is written there after every epoch.
     """
     phase = config.phase(phase_number)
-    device = next(model.parameters()).device
     checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     rows = [] if history is None else history.to_dict("records")
-    optimizer = make_optimizer(config, model, phase)
+    optimizer = optimizer_from_config(config, model, phase)
+    run = PhaseRun(model, config, phase, objective_from_config(config, phase, class_weights), optimizer, checkpoint)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, patience=2)
     stopper = EarlyStopping(phase.patience)
     start = 1
     if resume_state is None and config.keep == "accurate" and phase.phase > 1:
-        started = evaluate(model, loaders["val"], config, phase.alpha, device, class_weights)
+        started = run.measure(loaders["val"])
         stopper.accuracy_floor = started["accuracy"] - ACCURACY_MARGIN
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
@@ -347,8 +335,7 @@ def train_phase(
         for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):
             if stopper.stopped:
                 break
-            row = _train_and_measure(model, loaders["train"], measured, optimizer, config, phase, epoch, device,
-                                     class_weights, checkpoint)
+            row = _train_and_measure(run, loaders["train"], measured, epoch)
             row["val_accuracy_floor"] = stopper.accuracy_floor
             rows.append(row)
             scheduler.step(row["val_loss"])
@@ -374,79 +361,6 @@ def train_phase(
     for callback in callbacks:
         callback.on_phase_end(history, model)
     return history
-
-
-#: what to try when a phase ends at chance, per phase
-AT_CHANCE_ADVICE = {
-    1: "the classifier did not learn the task: give phase 1 more epochs, a lower --lr-clf, or check the labels",
-    2: "the frozen classifier does not accept the explainer's new maps (`python -m xmllib diagnose` on the "
-       "checkpoint says why); phase 3 trains the classifier again, or raise phase 2's alpha to keep it",
-    3: "the joint training lost the task: lower the learning rates or raise phase 3's alpha",
-}
-#: a last epoch whose val loss exceeds the phase's best this many times counts as diverged
-DIVERGED_FACTOR = 3.0
-#: a phase whose best epoch is within this of the majority-class share ended at chance
-CHANCE_MARGIN = 0.05
-#: a phase whose val accuracy falls below this level after an epoch had reached it swung
-SWING_LEVEL = 0.9
-
-
-def majority_share(labels: Tensor) -> float:
-    """The accuracy of always predicting the most frequent of these labels: chance, for `phase_verdict`."""
-    return float(torch.bincount(labels).max()) / len(labels)
-
-
-def kept_epoch(history: pd.DataFrame, phase: int) -> pd.Series:
-    """The history row of the epoch whose weights `phase` kept, by `EarlyStopping`'s rule.
-
-    The lowest finite val loss among the epochs whose val accuracy reaches the phase's
-    floor (column `val_accuracy_floor`; 0 when absent); when none does, the most accurate
-    epoch; the last, if no loss is finite.
-    """
-    rows = history[history["phase"] == phase]
-    floor = rows["val_accuracy_floor"].fillna(0.0) if "val_accuracy_floor" in rows else 0.0
-    eligible = rows[(rows["val_accuracy"] >= floor) & rows["val_loss"].map(math.isfinite)]
-    if not eligible.empty:
-        return eligible.loc[eligible["val_loss"].idxmin()]
-    finite = rows[rows["val_loss"].map(math.isfinite)]
-    return finite.loc[finite["val_accuracy"].idxmax()] if not finite.empty else rows.iloc[-1]
-
-
-def phase_verdict(history: pd.DataFrame, phase: int, chance: float) -> str | None:
-    """One line saying that `phase` ended at chance, diverged or swung (its val accuracy fell below `SWING_LEVEL`
-    after an epoch had reached it), and what was kept or what to try; None when it did none of these.
-
-    `chance`: the val accuracy of always predicting the majority class. The phase's
-    weights are those of its kept epoch (`kept_epoch`), so that epoch is judged.
-    """
-    rows = history[history["phase"] == phase]
-    if rows.empty:
-        return None
-    best, last = kept_epoch(history, phase), rows.iloc[-1]
-    if best["val_accuracy"] <= chance + CHANCE_MARGIN:
-        return (f"warning: phase {phase} ended at chance (val accuracy {best['val_accuracy']:.3f}, majority "
-                f"class {chance:.3f}); {AT_CHANCE_ADVICE[phase]}")
-    if not math.isfinite(last["val_loss"]) or last["val_loss"] > DIVERGED_FACTOR * best["val_loss"]:
-        return (f"warning: phase {phase} diverged in its last epoch (val loss {last['val_loss']:.4g} against "
-                f"{best['val_loss']:.4g} at epoch {int(best['epoch'])}, whose weights were kept); "
-                "lower this phase's learning rates")
-    swing = swing_of(rows)
-    if swing is not None and swing[1]["val_accuracy"] < SWING_LEVEL:
-        reached, low = swing
-        return (f"warning: phase {phase} swung: val accuracy {low['val_accuracy']:.3f} at epoch {int(low['epoch'])} "
-                f"after {reached['val_accuracy']:.3f} at epoch {int(reached['epoch'])}; "
-                f"the weights of epoch {int(best['epoch'])} (val accuracy {best['val_accuracy']:.3f}) were kept")
-    return None
-
-
-def swing_of(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
-    """(the first epoch whose val accuracy reached `SWING_LEVEL`, the least accurate epoch from it on) of one
-    phase's history rows; None when no epoch reached the level."""
-    reached = rows[rows["val_accuracy"] >= SWING_LEVEL]
-    if reached.empty:
-        return None
-    after = rows.loc[reached.index[0]:]
-    return reached.iloc[0], after.loc[after["val_accuracy"].idxmin()]
 
 
 def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:

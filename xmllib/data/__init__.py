@@ -18,7 +18,6 @@ from .checks import (
 from .dataset import (
     IndexDataset,
     load_image,
-    loaders_from_config,
     make_loaders,
     measured_sample,
     unaugmented,
@@ -59,7 +58,6 @@ __all__ = [
     "generate_polygons",
     "inverse_frequency_weights",
     "load_image",
-    "loaders_from_config",
     "make_augmentation",
     "make_loaders",
     "measured_sample",

@@ -12,8 +12,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
-from xmllib.config import Config
-
 from .augmentation import make_augmentation
 from .index import SPLITS, DatasetError, class_names, read_index
 from .sampling import stratified_sample
@@ -179,12 +177,6 @@ def _without_augmentation(dataset: Dataset) -> Dataset:
     plain = copy.copy(dataset)
     plain.augmentation = None
     return plain
-
-
-def loaders_from_config(index: str | Path | pd.DataFrame, config: Config) -> dict[str, DataLoader]:
-    """`make_loaders` as a configuration says (image size, batch size, augmentation, seed, workers)."""
-    return make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed,
-                        config.num_workers)
 
 
 def _seed_worker_augmentation(worker_id: int) -> None:

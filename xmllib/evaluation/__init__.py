@@ -1,4 +1,6 @@
-"""Evaluation of explanations: MoRF curves and AOPC, post-hoc baselines, localisation, the report.
+"""Evaluation of explanations: MoRF curves and AOPC, post-hoc baselines, localisation, methods ranked.
+
+The report that runs them all on a checkpoint is `xmllib.report`.
 
 method.md section 4. Everything works on images in pixel space [0, 1].
 """
@@ -21,16 +23,15 @@ from xmllib.evaluation.posthoc import (
     method_heatmaps,
     resolve_method,
 )
-from xmllib.evaluation.report import (
-    EvaluationSettings,
+from xmllib.evaluation.ranking import (
     aopc_ranks,
     aopc_summary,
     describe_aopc_ranks,
-    run_evaluation,
+    describe_localisation_ranks,
+    localisation_ranks,
 )
 
 __all__ = [
-    "EvaluationSettings",
     "DEFAULT_METHODS",
     "IN_MODEL",
     "LOCALISATION_METRICS",
@@ -42,16 +43,17 @@ __all__ = [
     "aopc_ranks",
     "aopc_summary",
     "describe_aopc_ranks",
+    "describe_localisation_ranks",
     "aopc_table",
     "attribution_heatmap",
     "default_patch_sizes",
     "localisation_table",
     "localisation_values",
+    "localisation_ranks",
     "method_heatmaps",
     "morf_curve",
     "patch_order",
     "perturbation_fill",
     "random_order_heatmaps",
     "resolve_method",
-    "run_evaluation",
 ]

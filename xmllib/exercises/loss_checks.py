@@ -133,8 +133,7 @@ def check_inside_mask_loss(inside_mask: Callable[[Tensor, Tensor], Tensor]) -> C
 
 def _reference_joint(logits: Tensor, labels: Tensor, heatmaps: Tensor, masks: Tensor, alpha: float, beta: float,
                      gamma: float) -> Tensor:
-    return losses.joint_loss(logits, labels, heatmaps, alpha=alpha, beta=beta, gamma=gamma, loss="hybrid",
-                             mask=masks).total
+    return losses.joint_loss(logits, labels, heatmaps, losses.Objective(alpha, beta, gamma), mask=masks).total
 
 
 def check_joint_loss(joint: Callable[..., Tensor]) -> CheckResult:

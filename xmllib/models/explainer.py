@@ -123,6 +123,11 @@ class Explainer(nn.Module):
         bias = torch.tensor(self.init_bias)
         return float(torch.sigmoid(bias) if self.head == "sigmoid" else torch.relu(torch.tanh(bias)))
 
+    @property
+    def active_range(self) -> tuple[float, float]:
+        """The pre-activations (low, high) between which this explainer's head still passes a gradient."""
+        return ACTIVE_RANGES[self.head]
+
     @contextmanager
     def capture_preactivation(self) -> Iterator[list[Tensor]]:
         """Within the block, the list collects the head's pre-activation (the input of `squash`) of each forward.

@@ -36,7 +36,7 @@ ANIMATION_PANEL_INCHES = 1.1
 
 
 class Frames(Protocol):
-    """Heatmaps and predictions of a fixed batch after some epochs (`xmllib.live.HeatmapFrames`)."""
+    """Heatmaps and predictions of a fixed batch after some epochs (`xmllib.course.live.HeatmapFrames`)."""
 
     epochs: list[int]
     heatmaps: list[Tensor]
@@ -44,7 +44,7 @@ class Frames(Protocol):
 
 
 class Step(Protocol):
-    """One step of the loss playground's optimisation (`xmllib.playground.PlaygroundStep`)."""
+    """One step of the loss playground's optimisation (`xmllib.course.playground.PlaygroundStep`)."""
 
     step: int
     heatmap: Tensor

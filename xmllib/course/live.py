@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xmllib.evaluation.verdicts import kept_epoch
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import (
     NOTEBOOK_DPI,
@@ -46,7 +47,7 @@ from xmllib.plots.training import (
     phase_rows,
     rule_of_thumb_epoch,
 )
-from xmllib.training import Callback, kept_epoch
+from xmllib.training import Callback
 
 CURVES_PENDING = Markdown("*The curves appear after the first epoch.*")
 

@@ -32,28 +32,15 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from xmllib.checkpoints import (
-    CheckpointMismatch,
-    checkpoint_dict,
-    load_matching,
-    model_from_config,
-    model_from_state,
-    save_checkpoint,
-)
-from xmllib.config import PER_PHASE, Config, ConfigError, preset, resolve_device
-from xmllib.data import PolygonSpec, generate_polygons, loaders_from_config
-from xmllib.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
+from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config
+from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_matching, model_from_state, save_checkpoint
+from xmllib.config import PER_PHASE, TRAINS, Config, ConfigError, preset, resolve_device
+from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
+from xmllib.data import PolygonSpec, generate_polygons
+from xmllib.evaluation.verdicts import kept_epoch, majority_share, phase_verdict
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
-from xmllib.training import (
-    TRAINS,
-    evaluate,
-    kept_epoch,
-    majority_share,
-    phase_verdict,
-    seed_everything,
-    train_phase,
-)
+from xmllib.training import measure_split, seed_everything, train_phase
 
 CACHE_DIR = Path("cache")
 """Relative to the working directory: notebooks/cache/ when a notebook runs from notebooks/."""
@@ -123,10 +110,9 @@ def fixed_batch(dataset: Dataset, n: int = FIXED_BATCH_SIZE) -> dict[str, Tensor
 def phase_start(model: ExplainerClassifier, config: Config, phase: int,
                 loaders: Mapping[str, DataLoader]) -> dict[str, float]:
     """Losses and accuracy on train and val before `phase` trains: epoch 0 of its curves."""
-    device = next(model.parameters()).device
-    alpha = config.phase(phase).alpha
+    objective = objective_from_config(config, config.phase(phase))
     return {f"{split}_{key}": value for split in ("train", "val")
-            for key, value in evaluate(model, loaders[split], config, alpha, device).items()}
+            for key, value in measure_split(model, loaders[split], objective, config.precision).items()}
 
 
 @dataclass

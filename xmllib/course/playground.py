@@ -31,7 +31,7 @@ from xmllib.checkpoints import (
 )
 from xmllib.config import Config, preset, resolve_device
 from xmllib.data import IndexDataset, class_names, read_index
-from xmllib.losses import JointLoss, hybrid_explanation_loss, joint_loss
+from xmllib.losses import JointLoss, Objective, hybrid_explanation_loss, joint_loss
 from xmllib.models import Explainer, ExplainerClassifier, small_classifier
 from xmllib.plots.drawing import PANEL_INCHES, show_heatmap, show_image
 from xmllib.training import seed_everything, set_trainable, train_phase
@@ -120,7 +120,7 @@ def optimise_heatmap(
     """Optimise a free heatmap for one image under the phase-2 objective; yield it every `every` steps.
 
     image: 3 x H x W in [0, 1]; mask: 1 x H x W in {0, 1}; label: the image's class.
-    The objective is `joint_loss(..., loss="hybrid")` with the frozen `model`'s
+    The objective is `joint_loss` under `Objective(alpha, beta, gamma)` (the hybrid loss) with the frozen `model`'s
     classifier, or the hybrid explanation loss alone when there is no model (then
     alpha must be 0). Every pixel starts at `start` (1: white, as a new explainer's
     maps) and moves by projected gradient descent: z <- clip(z - lr * H * W * dL/dz, 0, 1).
@@ -156,7 +156,7 @@ def _objective(heatmap: Tensor, images: Tensor, masks: Tensor, labels: Tensor, a
         explanation = hybrid_explanation_loss(heatmap, masks, beta, gamma)
         return JointLoss(explanation, torch.tensor(float("nan")), explanation), float("nan")
     logits = model.classifier((images - model.mean) / model.std, heatmap)
-    loss = joint_loss(logits, labels, heatmap, alpha=alpha, beta=beta, gamma=gamma, loss="hybrid", mask=masks)
+    loss = joint_loss(logits, labels, heatmap, Objective(alpha, beta, gamma), mask=masks)
     return loss, logits.softmax(1)[0, labels[0]].item()
 
 

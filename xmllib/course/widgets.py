@@ -26,9 +26,11 @@ from IPython.display import DisplayHandle, display
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from xmllib.config import TRAINS
+from xmllib.course.playground import PlaygroundStep, optimise_heatmap, weights_title
+from xmllib.course.tutorial import NotebookConfig, PhaseResult, retrain_phase
 from xmllib.data import IndexDataset
 from xmllib.models import ExplainerClassifier, build_model
-from xmllib.playground import PlaygroundStep, optimise_heatmap, weights_title
 from xmllib.plots import (
     aopc_selection,
     augmentation_figure,
@@ -38,8 +40,6 @@ from xmllib.plots import (
     pooling_figure,
     sample_figure,
 )
-from xmllib.training import TRAINS
-from xmllib.tutorial import NotebookConfig, PhaseResult, retrain_phase
 
 WIDGET_DPI = 80
 Drawing = Figure | Iterable[Figure]

@@ -1,4 +1,4 @@
-"""The evaluation of a trained model: AOPC and localisation of every method, tables and figures.
+"""The evaluation report of a trained model: AOPC and localisation of every method, tables and figures.
 
 `run_evaluation` is what `python -m xmllib evaluate CHECKPOINT --dataset CSV --out DIR`
 runs, with an `EvaluationSettings`. It
@@ -45,7 +45,6 @@ from xmllib.evaluation.patches import check_patch_size, default_patch_sizes
 from xmllib.evaluation.perturbations import PERTURBATIONS, check_perturbation
 from xmllib.evaluation.posthoc import (
     DEFAULT_METHODS,
-    IN_MODEL,
     RANDOM,
     check_methods,
     method_heatmaps,
@@ -89,42 +88,6 @@ def resolve_methods(methods: Sequence[str], model: torch.nn.Module) -> tuple[lis
     resolved = [resolve_method(method, model) for method in (*methods, RANDOM)]
     used = list(dict.fromkeys(name for name, _ in resolved))
     return used, [note for _, note in resolved if note is not None]
-
-
-def aopc_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """AOPC at the last step of each curve: rows (patch size, method), columns perturbations."""
-    last = table[table["step"] == table.groupby(["method", "perturbation", "patch_size"])["step"].transform("max")]
-    summary = last.pivot_table(index=["patch_size", "method"], columns="perturbation", values="aopc", sort=False)
-    return summary.sort_index(level="patch_size", sort_remaining=False)
-
-
-def aopc_ranks(table: pd.DataFrame, method: str = IN_MODEL) -> pd.DataFrame:
-    """Where `method` ranks by final AOPC (1 = highest) in each (patch size, perturbation), among the methods.
-
-    Columns: patch_size, perturbation, rank, methods (how many were ranked, the random
-    order included), best (the method ranked first), random_rank.
-    """
-    summary = aopc_summary(table)
-    rows = []
-    for patch_size, block in summary.groupby(level="patch_size", sort=False):
-        block = block.droplevel("patch_size")
-        for perturbation in block.columns:
-            ranking = block[perturbation].rank(ascending=False, method="min")
-            rows.append({"patch_size": patch_size, "perturbation": perturbation, "rank": int(ranking[method]),
-                         "methods": len(ranking), "best": block[perturbation].idxmax(),
-                         "random_rank": int(ranking[RANDOM]) if RANDOM in ranking else None})
-    return pd.DataFrame(rows)
-
-
-def describe_aopc_ranks(ranks: pd.DataFrame, method: str = IN_MODEL) -> str:
-    """The ranks of `aopc_ranks` in one sentence: how often `method` ranks first, and its ranks."""
-    first = int((ranks["rank"] == 1).sum())
-    listed = ", ".join(f"{row.perturbation} {row.patch_size} px: {row.rank} of {row.methods}"
-                       for row in ranks.itertuples())
-    claim = ("ranks first everywhere, as the paper claims" if first == len(ranks) else
-             f"ranks first in {first} of {len(ranks)} settings, so the paper's claim (it ranks first) "
-             f"{'holds in part' if first else 'does not hold'} here")
-    return f"By AOPC at the last step the {method} heatmap {claim} ({listed})."
 
 
 def _write_outputs(out_dir: Path, aopc: pd.DataFrame, localisation: pd.DataFrame, batch: dict[str, Tensor],

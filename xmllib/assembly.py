@@ -1,0 +1,65 @@
+"""Where a Config becomes objects: the model, the data loaders, and each phase's optimiser and objective.
+
+Training, the run folders, the evaluation report, the notebooks and the benchmarks build
+these through here, so that one configuration always means the same model and data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from xmllib.config import TRAINS, Config, PhaseConfig
+from xmllib.data import IndexDataset, make_loaders
+from xmllib.losses import Objective
+from xmllib.models import ExplainerClassifier, build_model
+from xmllib.optimizers import build_optimizer
+
+
+def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
+    """A new model (on the CPU) as `config` describes it: the one place a Config becomes a model."""
+    return build_model(
+        config.classifier,
+        num_classes,
+        gates=config.gates,
+        explainer_width=config.explainer_width,
+        init_bias=config.init_bias,
+        head=config.head,
+        pretrained=config.pretrained,
+        mean=config.norm_mean,
+        std=config.norm_std,
+        gate_norm=config.gate_norm,
+    )
+
+
+def loaders_from_config(index: str | Path | pd.DataFrame, config: Config) -> dict[str, DataLoader]:
+    """`make_loaders` as a configuration says (image size, batch size, augmentation, seed, workers)."""
+    return make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed,
+                        config.num_workers)
+
+
+def split_loader(index: pd.DataFrame, split: str, config: Config, class_names: list[str]) -> DataLoader:
+    """A loader over one split of an index, in order, for a saved model's configuration."""
+    dataset = IndexDataset(index, split, config.image_size, classes=class_names)
+    return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
+
+
+def optimizer_from_config(config: Config, model: ExplainerClassifier, phase: PhaseConfig) -> torch.optim.Optimizer:
+    """An optimiser over the modules this phase trains only, each with its own learning rate."""
+    trains_explainer, trains_classifier = TRAINS[phase.phase]
+    groups = []
+    if trains_classifier:
+        groups.append({"params": list(model.classifier.parameters()), "lr": phase.lr_clf, "name": "classifier"})
+    if trains_explainer:
+        groups.append({"params": list(model.explainer.parameters()), "lr": phase.lr_expl, "name": "explainer"})
+    return build_optimizer(config.optimizer, groups)
+
+
+def objective_from_config(config: Config, phase: PhaseConfig, class_weights: torch.Tensor | None = None) -> Objective:
+    """The loss `phase` minimises, as `config` describes it, with optional per-class weights of the cross-entropy."""
+    return Objective(alpha=phase.alpha, beta=config.beta, gamma=config.gamma, loss=config.loss,
+                     weak_term=config.weak_term, area=config.area, head_penalty=config.head_penalty,
+                     deletion=config.deletion, class_weights=class_weights)
