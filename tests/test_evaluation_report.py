@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
 from xmllib.assembly import model_from_config
@@ -164,6 +165,27 @@ def test_aopc_grid_has_a_panel_per_patch_size_and_perturbation_and_a_dashed_rand
     assert styles == {"in-model": "-", "random": "--"}
     with pytest.raises(ValueError, match="columns"):
         aopc_grid(pd.DataFrame({"method": ["a"]}))
+
+
+EIGHT_METHODS = ["in-model", "saliency", "input_x_gradient", "guided_backprop", "gradcam", "integrated_gradients",
+                 "deeplift", "random"]
+
+
+@pytest.mark.parametrize("perturbations", [["black"], ["black", "gray"], ["black", "blur", "gray", "uniform", "white"]])
+def test_every_method_of_the_aopc_legend_lies_inside_the_figure(perturbations):
+    rows = [(method, perturbation, size, step, 0.01 * step * k) for k, method in enumerate(EIGHT_METHODS)
+            for perturbation in perturbations for size in (2, 8) for step in range(3)]
+    fig = aopc_grid(pd.DataFrame(rows, columns=AOPC_COLUMNS))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    [legend] = fig.legends
+    texts = legend.get_texts()
+    assert [text.get_text() for text in texts] == EIGHT_METHODS
+    frame = fig.bbox
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text
 
 
 @pytest.mark.parametrize("bad, message", [

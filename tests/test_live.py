@@ -109,6 +109,14 @@ def test_phase_curves_draw_the_start_the_rule_and_the_kept_epoch():
     assert not any("of start" in line.get_label() for line in lines(clf_ax) + lines(accuracy_ax))
 
 
+def test_phase_curves_mark_the_kept_epoch_not_the_lowest_loss_when_that_epoch_was_not_accurate_enough():
+    history = phase_history(2, [0.5, 0.5, 0.5], [1.0, 0.3, 0.1])
+    history["val_accuracy"] = [0.95, 0.93, 0.40]
+    history["val_accuracy_floor"] = 0.9
+    kept = next(line for line in lines(phase_curves(history, 2).axes[0]) if "kept" in line.get_label())
+    np.testing.assert_allclose(kept.get_xdata(), [2, 2])
+
+
 def test_phase_curves_without_a_start_draw_no_rule():
     fig = phase_curves(phase_history(1, [0.6, 0.1], [1.0, 1.0]), 1)
     clf_ax = fig.axes[1]

@@ -91,7 +91,8 @@ def test_explanation_grid_has_three_panels_per_sample_and_red_titles_when_wrong(
     images, heatmaps, masks = samples(5)
     labels, predictions = torch.tensor([0, 1, 1, 0, 1]), torch.tensor([0, 0, 1, 0, 1])
     fig = explanation_grid(images, heatmaps, masks, labels, predictions, ["horse", "zebra"], ncols=2)
-    assert isinstance(fig, Figure) and len(fig.axes) == 15
+    assert isinstance(fig, Figure) and len(fig.axes) == 16
+    assert fig.axes[-1].get_ylabel() == "heatmap value" and fig.axes[-1].get_ylim() == (0.0, 1.0)
     image_axes = [ax for ax in fig.axes if ax.get_title()]
     titles = [ax.get_title() for ax in image_axes]
     assert titles[:2] == ["true: horse\npred: horse", "true: zebra\npred: horse"]
@@ -105,7 +106,7 @@ def test_explanation_grid_has_three_panels_per_sample_and_red_titles_when_wrong(
 def test_explanation_grid_without_labels_or_masks():
     images, heatmaps, _ = samples(3)
     fig = explanation_grid(images, heatmaps)
-    assert len(fig.axes) == 9
+    assert len(fig.axes) == 10 and fig.axes[-1].get_ylabel() == "heatmap value"
     assert all(ax.get_title() == "" for ax in fig.axes)
     assert all(contours(ax) == [] for ax in fig.axes)
 
@@ -137,6 +138,8 @@ def test_training_curves_plots_train_and_val_over_running_epochs_with_phase_line
     frame = history()
     fig = training_curves(frame)
     assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss (mean per image)", "cross-entropy", "explanation loss",
+                                                    "share of images right"]
     for ax, key in zip(fig.axes, ["loss", "clf_loss", "expl_loss", "accuracy"]):
         curves = {tuple(line.get_ydata()) for line in ax.lines}
         assert tuple(frame[f"train_{key}"]) in curves and tuple(frame[f"val_{key}"]) in curves
@@ -191,7 +194,12 @@ def test_heatmap_strip_has_a_row_per_image_and_a_column_per_method():
     images, heatmaps, masks = samples(2)
     methods = {"in-model": heatmaps, "saliency": heatmaps * 10 - 3}
     fig = heatmap_strip(images, methods, masks)
-    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert isinstance(fig, Figure) and len(fig.axes) == 7
+    scale = fig.axes[-1]
+    assert scale.get_ylabel() == "each map on its own scale"
+    assert [tick.get_text() for tick in scale.get_yticklabels()] == ["its min", "its max"]
+    shared = heatmap_strip(images, methods, masks, value_range=(0.0, 1.0)).axes[-1]
+    assert shared.get_ylabel() == "heatmap value" and shared.get_ylim() == (0.0, 1.0)
     assert [ax.get_title() for ax in fig.axes[:3]] == ["image", "in-model", "saliency"]
     saliency = methods["saliency"][1]
     assert fig.axes[5].images[0].get_clim() == pytest.approx((saliency.min().item(), saliency.max().item()))

@@ -9,11 +9,13 @@ calls `show`. A notebook displays it (`figure_png` for a light PNG); a script ca
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from IPython.display import Image
 from matplotlib.axes import Axes
+from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from PIL import Image as PILImage
@@ -72,6 +74,23 @@ def draw_heatmap(
     vmin, vmax = value_range if value_range is not None else (None, None)
     bare(ax)
     return ax.imshow(plane(heatmap, "heatmap"), cmap=HEATMAP_CMAP, vmin=vmin, vmax=vmax, alpha=alpha)
+
+
+def heatmap_colorbar(fig: Figure, artist: AxesImage, axes: Sequence[Axes], own_scale: bool) -> Colorbar:
+    """One colour scale beside `axes` for the heatmaps drawn like `artist`.
+
+    With a fixed range it reads the heatmaps' values; when each map spans its own min to
+    max (`own_scale`), its two ends say so, so that two maps are not compared by colour.
+    """
+    bar = fig.colorbar(artist, ax=list(axes), shrink=0.6, fraction=0.04, pad=0.02)
+    if own_scale:
+        low, high = artist.get_clim()
+        bar.set_ticks([low, high], labels=["its min", "its max"])
+        bar.set_label("each map on its own scale", fontsize="small")
+    else:
+        bar.set_label("heatmap value", fontsize="small")
+    bar.ax.tick_params(labelsize="x-small")
+    return bar
 
 
 def draw_outline(ax: Axes, mask: Array) -> None:

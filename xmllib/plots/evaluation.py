@@ -18,6 +18,9 @@ from xmllib.metrics import one_vs_rest_problems, roc_auc_per_class
 from xmllib.plots.drawing import numpy_array
 
 AOPC_PANEL_INCHES = (3.0, 2.3)
+#: the width one legend entry needs ("integrated_gradients" and its line): the legend takes as many
+#: columns as the figure's width holds, so no entry falls off its edges
+LEGEND_ENTRY_INCHES = 1.9
 
 
 def roc_pr_curves(probs: Tensor, labels: Tensor, class_names: Sequence[str]) -> Figure:
@@ -66,7 +69,8 @@ def aopc_grid(table: pd.DataFrame) -> Figure:
 
     Rows: patch sizes, ascending; columns: perturbations, in the paper's order
     (black, blur, gray, uniform, white) among those present. The random-order
-    reference is drawn dashed in black; the legend is below the grid.
+    reference is drawn dashed in black; the legend is below the grid, in as many
+    columns as its width holds, or beside a single column of panels.
     """
     missing = set(AOPC_COLUMNS) - set(table.columns)
     if missing or table.empty:
@@ -92,7 +96,11 @@ def aopc_grid(table: pd.DataFrame) -> Figure:
             if column == 0:
                 ax.set_ylabel("AOPC", fontsize="small")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(methods), 6), fontsize="small")
+    if len(perturbations) == 1:
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    else:
+        fits = max(1, int(fig.get_figwidth() // LEGEND_ENTRY_INCHES))
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(methods), fits), fontsize="small")
     return fig
 
 

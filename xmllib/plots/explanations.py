@@ -24,6 +24,7 @@ from xmllib.plots.drawing import (
     bare,
     draw_heatmap,
     draw_outline,
+    heatmap_colorbar,
     image_hwc,
     numpy_array,
     plane,
@@ -120,7 +121,7 @@ def explanation_grid(
 
     images: N x 3 x H x W in [0, 1]; heatmaps: N x 1 x H x W in [0, 1]; masks: N x 1 x H x W.
     `ncols` samples per row of the grid. The image is titled with the true and the
-    predicted class, in red when they differ. The figure has 3 N axes.
+    predicted class, in red when they differ. The figure has 3 N axes, then the colour scale's.
     """
     n = len(images)
     if len(heatmaps) != n or (masks is not None and len(masks) != n):
@@ -138,13 +139,14 @@ def explanation_grid(
         bare(image_ax)
         title, colour = _sample_title(labels[i], predictions[i], class_names)
         image_ax.set_title(title, color=colour, fontsize="small")
-        draw_heatmap(heatmap_ax, heatmaps[i], (0.0, 1.0))
+        artist = draw_heatmap(heatmap_ax, heatmaps[i], (0.0, 1.0))
         overlay(overlay_ax, images[i], heatmaps[i], mask)
         if i % ncols == 0:
             for ax, name in zip((image_ax, heatmap_ax, overlay_ax), ("image", "heatmap", "overlay")):
                 ax.set_ylabel(name)
     for ax in axes[-3:, cols - (rows * cols - n) :].flat:
         fig.delaxes(ax)
+    heatmap_colorbar(fig, artist, [ax for ax in axes.flat if ax.figure is fig], own_scale=False)
     return fig
 
 
@@ -159,7 +161,7 @@ def heatmap_strip(
     images: N x 3 x H x W in [0, 1]; each heatmap N x 1 x H x W; masks N x 1 x H x W.
     Methods produce heatmaps on different scales, so by default (`value_range` None)
     each heatmap's colours span its own min to max; pass (0, 1) to compare heatmaps
-    on one scale. The figure has N x (1 + number of heatmaps) axes.
+    on one scale. The figure has N x (1 + number of heatmaps) axes, then the colour scale's.
     """
     n = len(images)
     lengths = [len(heatmaps) for heatmaps in heatmaps_by_name.values()]
@@ -174,11 +176,12 @@ def heatmap_strip(
         axes[i, 0].imshow(image_hwc(images[i]))
         bare(axes[i, 0])
         for ax, heatmaps in zip(axes[i, 1:], heatmaps_by_name.values()):
-            draw_heatmap(ax, heatmaps[i], value_range)
+            artist = draw_heatmap(ax, heatmaps[i], value_range)
             if masks is not None:
                 draw_outline(ax, masks[i])
     for ax, name in zip(axes[0], ["image", *heatmaps_by_name]):
         ax.set_title(name, fontsize="small")
+    heatmap_colorbar(fig, artist, axes.flat, own_scale=value_range is None)
     return fig
 
 

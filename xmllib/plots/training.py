@@ -19,6 +19,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from xmllib.evaluation.verdicts import kept_epoch
+
 
 @dataclass(frozen=True)
 class RuleOfThumb:
@@ -56,6 +58,9 @@ TRAINING_PANELS = {
     "expl_loss": "explanation loss",
     "accuracy": "accuracy",
 }
+#: the y axis of each panel: what its numbers are
+Y_LABELS = {"loss": "loss (mean per image)", "clf_loss": "cross-entropy", "expl_loss": "explanation loss",
+            "accuracy": "share of images right"}
 
 
 def training_curves(history: pd.DataFrame) -> Figure:
@@ -93,7 +98,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
                 (start + end + 1) / 2, 0.98, f"phase {phases[start]}", transform=ax.get_xaxis_transform(),
                 ha="center", va="top", fontsize="small", color="gray",
             )
-        ax.set(title=title, xlabel="epoch (all phases)", ylabel="")
+        ax.set(title=title, xlabel="epoch (all phases)", ylabel=Y_LABELS[key])
     return fig
 
 
@@ -120,8 +125,8 @@ def phase_curves(history: pd.DataFrame | None, phase: int, start: Mapping[str, f
     same train_/val_ values measured before the phase trained, drawn as epoch 0. With
     a start, the phase's rule of thumb (`RULES_OF_THUMB`) is drawn on its panel: the
     threshold on the validation curve and the first epoch that reaches it. The epoch
-    of lowest validation loss, whose weights early stopping keeps, is marked on the
-    total loss.
+    whose weights the phase kept (`kept_epoch`: the lowest validation loss among the
+    accurate enough) is marked on the total loss.
     """
     rows = phase_rows(history, phase, start)
     fig = Figure(figsize=(12, 2.9), layout="constrained")
@@ -129,13 +134,12 @@ def phase_curves(history: pd.DataFrame | None, phase: int, start: Mapping[str, f
     for key, ax in axes.items():
         for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
             ax.plot(rows.index, rows[f"{split}_{key}"], marker="o", markersize=3, color=colour, label=split)
-        ax.set(title=TRAINING_PANELS[key], xlabel=f"epoch of phase {phase}")
+        ax.set(title=TRAINING_PANELS[key], xlabel=f"epoch of phase {phase}", ylabel=Y_LABELS[key])
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.ticklabel_format(axis="y", useOffset=False)
-    trained = rows.drop(index=0, errors="ignore")
-    if not trained.empty:
-        best = trained["val_loss"].idxmin()
-        axes["loss"].axvline(best, color="gray", linestyle=":", label=f"lowest val loss (kept): {best:.0f}")
+    if history is not None and (history["phase"] == phase).any():
+        kept = int(kept_epoch(history, phase)["epoch"])
+        axes["loss"].axvline(kept, color="gray", linestyle=":", label=f"kept weights: epoch {kept}")
     rule = RULES_OF_THUMB.get(phase)
     if rule is not None and start is not None:
         _draw_rule(axes[rule.column], rows[f"val_{rule.column}"], rule)
