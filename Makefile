@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DATA := data/polygons
 DEMO := runs/demo
 
-.PHONY: demo test test-browser test-notebooks-standalone notebooks exercises links venv clean
+.PHONY: demo test test-browser test-notebooks-standalone notebooks exercises links book venv clean
 
 venv: $(INSTALLED)
 
@@ -69,5 +69,11 @@ links: $(INSTALLED)
 	$(PY) -m tools.notebook_links
 	$(PY) -m xmllib exercises
 
+# The tutorial as a static website in _build/book (open _build/book/index.html): every numbered notebook
+# with its saved outputs (nothing is executed) and the docs/ pages, with Colab and Binder launch buttons
+# (book/conf.py). .github/workflows/book.yml publishes it on the repository's pages.
+book: $(INSTALLED)
+	$(PY) -m sphinx -b html -c book -q . _build/book
+
 clean:
-	rm -rf $(DEMO) $(DATA)
+	rm -rf $(DEMO) $(DATA) _build
