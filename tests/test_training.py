@@ -12,7 +12,7 @@ from xmllib.checkpoints import load_checkpoint
 from xmllib.data import make_loaders
 from xmllib.evaluation.verdicts import kept_epoch
 from xmllib.models import build_model
-from xmllib.training import CHECKPOINT_NAME, Callback, EarlyStopping, NonFiniteLossError, train, train_phase
+from xmllib.training import CHECKPOINT_NAME, Callback, EarlyStopping, NonFiniteError, train, train_phase
 
 CLASSES = ["no_triangle", "triangle"]
 
@@ -142,7 +142,7 @@ class PoisonAfterPhase(Callback):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_index, tiny_config, tmp_path):
     model, loaders = setup(tiny_index, tiny_config)
-    with pytest.raises(NonFiniteLossError, match="the loss of batch 1 became NaN or infinite in phase 2, epoch 1") \
+    with pytest.raises(NonFiniteError, match="the loss of batch 1 became NaN or infinite in phase 2, epoch 1") \
             as error:
         train(model, tiny_config, loaders, class_names=CLASSES, out_dir=tmp_path, callbacks=[PoisonAfterPhase()])
     assert str(tmp_path / CHECKPOINT_NAME) in str(error.value)
@@ -156,7 +156,7 @@ def test_a_divergence_within_the_last_batch_writes_no_checkpoint(tiny_index, tin
     config = tiny_config.replace(optimizer="sgd", lr_clf=(1e6, 0.0, 1e6), batch_size=16)  # one batch per epoch
     model, loaders = setup(tiny_index, config)
     assert len(loaders["train"]) == 1
-    with pytest.raises(NonFiniteLossError, match=r"became NaN or infinite in phase 1, epoch 1; training stopped "
+    with pytest.raises(NonFiniteError, match=r"became NaN or infinite in phase 1, epoch 1; training stopped "
                                                  r"and no checkpoint was written"):
         train(model, config, loaders, class_names=CLASSES, out_dir=tmp_path)
     assert not list(tmp_path.iterdir())

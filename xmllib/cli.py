@@ -388,13 +388,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xmllib.checkpoints import CheckpointError
     from xmllib.data import DatasetError
     from xmllib.models import PretrainedWeightsError
-    from xmllib.training import NonFiniteLossError
+    from xmllib.training import NonFiniteError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ConfigError, DatasetError, CheckpointError, PretrainedWeightsError, NonFiniteLossError,
+    except (ConfigError, DatasetError, CheckpointError, PretrainedWeightsError, NonFiniteError,
             ValueError) as error:
         parser.exit(2, f"error: {error}\n")
     except KeyboardInterrupt as interrupt:

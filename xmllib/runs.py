@@ -177,12 +177,12 @@ def diagnose_checkpoint(checkpoint: str | Path, index_csv: str | Path, split: st
     """`diagnose` a saved model on one split of a checked index; writes oracle_maps.csv and diagnosis.json."""
     model, config, class_names = load_model(checkpoint)
     report = check_index_file(index_csv, on_bad_data)
-    oracles, head = diagnose(model, split_loader(report.index, split, config, class_names))
+    oracles, head_gradient = diagnose(model, split_loader(report.index, split, config, class_names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     oracles.to_csv(out_dir / "oracle_maps.csv", index=False)
-    (out_dir / "diagnosis.json").write_text(json.dumps(head, indent=2))
-    return oracles, head
+    (out_dir / "diagnosis.json").write_text(json.dumps(head_gradient, indent=2))
+    return oracles, head_gradient
 
 
 def explain_images(checkpoint: str | Path, images: Iterable[str | Path], out_dir: str | Path) -> list[Path]:

@@ -46,7 +46,7 @@ from xmllib.precision import autocast, grad_scaler
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteError(RuntimeError):
     """Training met a NaN or infinite loss or weight; no checkpoint holds it, the last finite one is kept."""
 
     def __init__(self, phase: int, epoch: int, where: str, checkpoint: Path | None) -> None:
@@ -258,7 +258,7 @@ def _train_epoch(run: PhaseRun, loader: DataLoader, epoch: int) -> None:
     for batch_number, batch in enumerate(bar, start=1):
         loss, _ = _batch_loss(run.model, batch, run.objective, run.config.precision)
         if not torch.isfinite(loss.total):
-            raise NonFiniteLossError(run.phase.phase, epoch, f"the loss of batch {batch_number}", run.checkpoint)
+            raise NonFiniteError(run.phase.phase, epoch, f"the loss of batch {batch_number}", run.checkpoint)
         run.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss.total).backward()
         scaler.step(run.optimizer)
@@ -270,7 +270,7 @@ def _train_and_measure(run: PhaseRun, train_loader: DataLoader, measured: Mappin
                        epoch: int) -> dict[str, Any]:
     """Train one epoch, then measure the `measured` splits: the epoch's history row.
 
-    NonFiniteLossError when a measured loss or a weight is no longer finite, before any
+    NonFiniteError when a measured loss or a weight is no longer finite, before any
     checkpoint could keep it.
     """
     began = time.perf_counter()
@@ -281,14 +281,14 @@ def _train_and_measure(run: PhaseRun, train_loader: DataLoader, measured: Mappin
     broken = [name for name, value in model.state_dict().items()
               if value.is_floating_point() and not torch.isfinite(value).all()]
     if broken:
-        raise NonFiniteLossError(phase, epoch, f"the weight {broken[0]} (after the last batch)", run.checkpoint)
+        raise NonFiniteError(phase, epoch, f"the weight {broken[0]} (after the last batch)", run.checkpoint)
     if run.config.recalibrate_bn and TRAINS[phase][1]:
         device = next(model.parameters()).device
         recalibrate_batchnorm(model, model.classifier, (batch["image"].to(device) for batch in measured["train"]))
     for split, loader in measured.items():
         stats = run.measure(loader)
         if not all(math.isfinite(value) for value in stats.values()):
-            raise NonFiniteLossError(phase, epoch, f"the {split} loss measured after the last batch", run.checkpoint)
+            raise NonFiniteError(phase, epoch, f"the {split} loss measured after the last batch", run.checkpoint)
         row.update({f"{split}_{key}": value for key, value in stats.items()})
     row["seconds"] = time.perf_counter() - began
     return row

@@ -28,9 +28,8 @@ from .importers import (
     read_voc,
     render_boxes,
     voc_index,
-    write_index,
 )
-from .index import DatasetError, class_names, read_index
+from .index import DatasetError, class_names, read_index, write_index
 from .polygons import (
     PolygonSample,
     PolygonSpec,

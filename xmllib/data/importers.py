@@ -16,7 +16,6 @@ to the CSV's folder (docs/design.md).
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from .index import PATH_COLUMNS, SPLITS, DatasetError
+from .index import SPLITS, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MASK_SUFFIX = "_mask"
@@ -309,19 +308,6 @@ def write_mask(path: Path, mask: np.ndarray) -> None:
     """Save a uint8 mask (0 and 255) as a PNG, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(mask).save(path)
-
-
-def write_index(frame: pd.DataFrame, csv_path: str | Path) -> Path:
-    """Write an index as CSV, its file paths made relative to the CSV's folder; returns the CSV's path."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    folder = csv_path.resolve().parent
-    out = frame.copy()
-    for column in PATH_COLUMNS:
-        if column in out:
-            out[column] = [Path(os.path.relpath(path, folder)).as_posix() if path else "" for path in out[column]]
-    out.to_csv(csv_path, index=False)
-    return csv_path
 
 
 def describe_unused(unused: Sequence[Path]) -> str:

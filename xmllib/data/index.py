@@ -104,3 +104,16 @@ def _check_files_exist(frame: pd.DataFrame, csv_path: Path) -> None:
             f"{len(missing)} files referenced by {csv_path} do not exist, "
             f"for example {missing[:_SHOWN]}"
         )
+
+
+def write_index(frame: pd.DataFrame, csv_path: str | Path) -> Path:
+    """Write an index as CSV, its file paths made relative to the CSV's folder; returns the CSV's path."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    folder = csv_path.resolve().parent
+    out = frame.copy()
+    for column in PATH_COLUMNS:
+        if column in out:
+            out[column] = [Path(os.path.relpath(path, folder)).as_posix() if path else "" for path in out[column]]
+    out.to_csv(csv_path, index=False)
+    return csv_path
