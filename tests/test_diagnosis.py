@@ -87,10 +87,12 @@ def test_describe_diagnosis_reads_every_number_from_the_tables():
     assert "right on 93% of the images; with them dimmed by 20%: 50%, brightened by 25%: 61%" in text
     assert "hangs on the map's overall level" in text
     assert "give 97%: the classifier accepts a map that singles out the target" in text
+    assert "evidence outside" not in text
     assert "86% of the heatmap pixels" in text and "6% stuck lit, 80% stuck dark); mean heatmap 0.16" in text
     steady = oracles.assign(accuracy=[0.93, 0.92, 0.93, 0.5])
     text = describe_diagnosis(steady, head)
     assert "overall level" not in text and "does not accept" in text
+    assert "So on about 43% of the images its right answer needs evidence outside the target boxes" in text
     assert "mostly accepts (5% fewer right)" in describe_diagnosis(oracles.assign(accuracy=[0.99, 0.97, 0.99, 0.94]),
                                                                     head)
 

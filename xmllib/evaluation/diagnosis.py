@@ -154,6 +154,9 @@ def describe_diagnosis(oracles: pd.DataFrame, head: Mapping[str, float]) -> str:
             verdict = "does not accept"
         lines.append(f"Kept only inside the target boxes (black maps for negatives), its heatmaps give "
                      f"{selective:.0%}: the classifier {verdict} a map that singles out the target.")
+        if selective < own - ACCEPT_MARGIN:
+            lines.append(f"So on about {own - selective:.0%} of the images its right answer needs evidence outside "
+                         "the target boxes, which its own map keeps lit.")
     lines.append(f"{head['dead_pixel_share']:.0%} of the heatmap pixels get almost no gradient through the "
                  f"explainer's head ({head['saturated_pixel_share']:.0%} stuck lit, "
                  f"{head['dead_pixel_share'] - head['saturated_pixel_share']:.0%} stuck dark); "
