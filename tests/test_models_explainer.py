@@ -83,6 +83,21 @@ def test_sigmoid_head_passes_a_gradient_where_the_paper_head_passes_none():
         assert dead == expect_dead, head
 
 
+def test_clamp_head_is_the_pre_activation_clamped_to_0_1_with_slope_one_inside():
+    explainer = Explainer(width=4, init_bias=0.3, head="clamp").eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in explainer.modules())
+    assert explainer.initial_level() == pytest.approx(0.3)
+    pre = torch.tensor([-0.5, 0.01, 0.2, 0.9, 1.7], requires_grad=True)
+    out = explainer.clip(explainer.squash(explainer.norm(pre)))
+    assert out.tolist() == pytest.approx([0.0, 0.01, 0.2, 0.9, 1.0])
+    out.sum().backward()
+    assert pre.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert explainer.active_range == (0.0, 1.0)
+    with explainer.capture_preactivation() as captured:
+        heatmap = explainer(torch.rand(2, 3, 16, 16))
+    assert torch.equal(heatmap, captured[0].clamp(0.0, 1.0))
+
+
 def test_unknown_head_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown explainer head 'relu'.*tanh_relu.*sigmoid"):
         Explainer(head="relu")

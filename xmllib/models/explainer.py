@@ -52,10 +52,12 @@ class ConvMod(nn.Sequential):
 
 #: "tanh_relu": the paper's conv1x1 -> BatchNorm2d(1) -> tanh -> ReLU.
 #: "sigmoid" (ours): conv1x1 -> sigmoid, no BatchNorm.
-HEADS = ("tanh_relu", "sigmoid")
+#: "clamp" (ours): conv1x1 -> clamp to [0, 1], no BatchNorm: slope 1 everywhere inside, so a dim pixel
+#: gets the same gradient as a bright one (a sigmoid near 0 passes 1% of it).
+HEADS = ("tanh_relu", "sigmoid", "clamp")
 #: per head, the pre-activations (the input of `squash`) where the head's slope is above 1e-2:
 #: outside them a pixel gets almost no gradient (tanh' = 1 - tanh^2, sigmoid' = s (1 - s); ReLU' = 0 below 0)
-ACTIVE_RANGES = {"tanh_relu": (0.0, 2.9), "sigmoid": (-4.5, 4.5)}
+ACTIVE_RANGES = {"tanh_relu": (0.0, 2.9), "sigmoid": (-4.5, 4.5), "clamp": (0.0, 1.0)}
 
 
 class Explainer(nn.Module):
@@ -64,7 +66,7 @@ class Explainer(nn.Module):
     Encoder: ConvMod(3->w), maxpool; ConvMod(w->2w), maxpool; ConvMod(2w->4w), maxpool.
     Decoder: up-convolution (kernel 2, stride 2), add the encoder's feature map of
     that size, ConvMod; three times. Head (`head`, see HEADS): the paper's conv1x1 ->
-    BatchNorm2d(1) -> tanh -> ReLU, or ours, conv1x1 -> sigmoid.
+    BatchNorm2d(1) -> tanh -> ReLU, or ours, conv1x1 -> sigmoid or conv1x1 -> clamp to [0, 1].
 
     `init_bias` initialises the head's bias (the BatchNorm's, or the conv's for the
     sigmoid head), so that a new explainer outputs heatmaps of about tanh(init_bias)
@@ -102,7 +104,8 @@ class Explainer(nn.Module):
             self.norm, self.squash, self.clip = nn.BatchNorm2d(1), nn.Tanh(), nn.ReLU()
             biased = self.norm
         else:
-            self.norm, self.squash, self.clip = nn.Identity(), nn.Sigmoid(), nn.Identity()
+            squash = nn.Sigmoid() if head == "sigmoid" else nn.Hardtanh(0.0, 1.0)
+            self.norm, self.squash, self.clip = nn.Identity(), squash, nn.Identity()
             biased = self.to_heatmap
         with torch.no_grad():
             biased.bias.fill_(init_bias)
@@ -119,9 +122,8 @@ class Explainer(nn.Module):
         return self.clip(self.squash(self.norm(self.to_heatmap(y))))
 
     def initial_level(self) -> float:
-        """The level of a new explainer's maps: its head applied to `init_bias` (tanh -> ReLU, or sigmoid)."""
-        bias = torch.tensor(self.init_bias)
-        return float(torch.sigmoid(bias) if self.head == "sigmoid" else torch.relu(torch.tanh(bias)))
+        """The level of a new explainer's maps: its head applied to `init_bias`."""
+        return float(self.clip(self.squash(torch.tensor(self.init_bias))))
 
     @property
     def active_range(self) -> tuple[float, float]:
