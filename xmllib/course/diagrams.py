@@ -17,7 +17,7 @@ from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
 from xmllib.models import Explainer, ExplainerClassifier, GatedClassifier
-from xmllib.models.explainer import ConvMod
+from xmllib.models.explainer import ConvBlock
 from xmllib.models.modes import eval_mode
 
 EXPLAINER_COLOUR = "#f4c27a"
@@ -110,7 +110,7 @@ def architecture_figure(model: ExplainerClassifier, image_size: int) -> Figure:
     """
     model.check_input_size(image_size, image_size)
     explainer = explainer_table(model.explainer, image_size)
-    blocks = explainer[explainer["module"] == ConvMod.__name__]
+    blocks = explainer[explainer["module"] == ConvBlock.__name__]
     gates = gate_table(model.classifier, image_size)
     images = torch.zeros(1, 3, image_size, image_size)
     (num_classes,) = output_shapes(model, ["classifier"], lambda: model(images))["classifier"]

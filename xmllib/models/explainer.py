@@ -38,7 +38,7 @@ def _nearest_multiples(size: int, divisor: int) -> str:
     return f"{below} or {above}"
 
 
-class ConvMod(nn.Sequential):
+class ConvBlock(nn.Sequential):
     """conv3x3 (padding 1) -> ReLU -> conv3x3 -> ReLU, keeping the spatial size."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -63,9 +63,9 @@ ACTIVE_RANGES = {"tanh_relu": (0.0, 2.9), "sigmoid": (-4.5, 4.5), "clamp": (0.0,
 class Explainer(nn.Module):
     """U-Net with additive skips mapping B x 3 x H x W images to B x 1 x H x W heatmaps in [0, 1).
 
-    Encoder: ConvMod(3->w), maxpool; ConvMod(w->2w), maxpool; ConvMod(2w->4w), maxpool.
+    Encoder: ConvBlock(3->w), maxpool; ConvBlock(w->2w), maxpool; ConvBlock(2w->4w), maxpool.
     Decoder: up-convolution (kernel 2, stride 2), add the encoder's feature map of
-    that size, ConvMod; three times. Head (`head`, see HEADS): the paper's conv1x1 ->
+    that size, ConvBlock; three times. Head (`head`, see HEADS): the paper's conv1x1 ->
     BatchNorm2d(1) -> tanh -> ReLU, or ours, conv1x1 -> sigmoid or conv1x1 -> clamp to [0, 1].
 
     `init_bias` initialises the head's bias (the BatchNorm's, or the conv's for the
@@ -86,18 +86,18 @@ class Explainer(nn.Module):
         if head not in HEADS:
             raise ValueError(f"unknown explainer head {head!r}: choose one of {list(HEADS)}")
         super().__init__()
-        self.enc1 = ConvMod(3, width)
+        self.enc1 = ConvBlock(3, width)
         self.pool1 = nn.MaxPool2d(2)
-        self.enc2 = ConvMod(width, 2 * width)
+        self.enc2 = ConvBlock(width, 2 * width)
         self.pool2 = nn.MaxPool2d(2)
-        self.enc3 = ConvMod(2 * width, 4 * width)
+        self.enc3 = ConvBlock(2 * width, 4 * width)
         self.pool3 = nn.MaxPool2d(2)
         self.up3 = nn.ConvTranspose2d(4 * width, 4 * width, kernel_size=2, stride=2)
-        self.dec3 = ConvMod(4 * width, 4 * width)
+        self.dec3 = ConvBlock(4 * width, 4 * width)
         self.up2 = nn.ConvTranspose2d(4 * width, 2 * width, kernel_size=2, stride=2)
-        self.dec2 = ConvMod(2 * width, 2 * width)
+        self.dec2 = ConvBlock(2 * width, 2 * width)
         self.up1 = nn.ConvTranspose2d(2 * width, width, kernel_size=2, stride=2)
-        self.dec1 = ConvMod(width, width)
+        self.dec1 = ConvBlock(width, width)
         self.head, self.init_bias = head, init_bias
         self.to_heatmap = nn.Conv2d(width, 1, kernel_size=1)
         if head == "tanh_relu":

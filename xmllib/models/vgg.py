@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from xmllib.models.explainer import ConvMod
+from xmllib.models.explainer import ConvBlock
 from xmllib.models.gates import GatedClassifier
 
 VGG_GATE_NAMES = ["stage1", "stage2", "stage3", "stage4"]
@@ -15,7 +15,7 @@ SIZE_DIVISOR = 16
 
 
 class SmallVGG(nn.Module):
-    """4 stages ConvMod(w), ConvMod(2w), ConvMod(4w), ConvMod(8w), each followed by maxpool 2,
+    """4 stages ConvBlock(w), ConvBlock(2w), ConvBlock(4w), ConvBlock(8w), each followed by maxpool 2,
     then global max pool, FC 8w->128, sigmoid, dropout 0.3, FC 128->128, sigmoid, dropout 0.3,
     FC 128->num_classes.
 
@@ -29,13 +29,13 @@ class SmallVGG(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 32) -> None:
         super().__init__()
-        self.stage1 = ConvMod(3, width)
+        self.stage1 = ConvBlock(3, width)
         self.pool1 = nn.MaxPool2d(2)
-        self.stage2 = ConvMod(width, 2 * width)
+        self.stage2 = ConvBlock(width, 2 * width)
         self.pool2 = nn.MaxPool2d(2)
-        self.stage3 = ConvMod(2 * width, 4 * width)
+        self.stage3 = ConvBlock(2 * width, 4 * width)
         self.pool3 = nn.MaxPool2d(2)
-        self.stage4 = ConvMod(4 * width, 8 * width)
+        self.stage4 = ConvBlock(4 * width, 8 * width)
         self.pool4 = nn.MaxPool2d(2)
         self.global_pool = nn.AdaptiveMaxPool2d(1)
         self.head = nn.Sequential(
