@@ -104,9 +104,10 @@ def test_the_package_and_the_notebooks_import_only_runtime_dependencies():
 def test_no_jupyter_server_or_test_tool_is_a_runtime_dependency():
     runtime = {name(r) for r in PROJECT["dependencies"]}
     assert runtime.isdisjoint({"jupyterlab", "notebook", "nbclient", "nbformat", "pytest", "nbval", "quantus",
-                               "playwright"})
+                               "playwright", "sphinx", "myst-nb", "sphinx-book-theme"})
     assert {name(r) for r in EXTRAS["lab"]} == {"jupyterlab"}
-    assert "xmllib[lab,teach]" in EXTRAS["dev"], "make venv installs what the tests need"
+    assert {name(r) for r in EXTRAS["book"]} == {"sphinx", "myst-nb", "sphinx-book-theme"}
+    assert "xmllib[lab,teach,book]" in EXTRAS["dev"], "make venv installs what the tests (and make book) need"
     assert {"pytest", "nbval", "quantus", "playwright"} <= {name(r) for r in EXTRAS["dev"]}
 
 
