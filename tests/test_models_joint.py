@@ -150,7 +150,7 @@ def test_build_model_for_every_classifier(classifier):
     assert logits.shape == (2, 4) and heatmap.shape == (2, 1, 32, 32)
     assert heatmap.min() > 0.99
     assert model.mean.flatten().tolist() == [0.5, 0.5, 0.5] and model.std.flatten().tolist() == [0.5, 0.5, 0.5]
-    expected_gates = 4 if classifier == "vgg" else len(resnet_gate_names(classifier, "block"))
+    expected_gates = 4 if classifier in ("vgg", "small") else len(resnet_gate_names(classifier, "block"))
     assert len(model.classifier.gate_names) == expected_gates
 
 
@@ -171,15 +171,17 @@ def test_pretrained_model_defaults_to_imagenet_statistics(tmp_path):
 
 
 def test_unknown_classifier_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"'alexnet'.*\['resnet18', 'resnet34', 'resnet50', 'vgg'\]"):
+    with pytest.raises(ValueError, match=r"'alexnet'.*\['resnet18', 'resnet34', 'resnet50', 'vgg', 'small'\]"):
         build_model("alexnet", 2)
 
 
 def test_unknown_gating_and_pretrained_vgg_are_rejected():
     with pytest.raises(ValueError, match="'block', 'stage'"):
         build_model("vgg", 2, gates="blocks")
-    with pytest.raises(ValueError, match="no pretrained weights for the small VGG"):
+    with pytest.raises(ValueError, match="no pretrained weights for the vgg classifier"):
         build_model("vgg", 2, pretrained=True)
+    with pytest.raises(ValueError, match="no pretrained weights for the small classifier"):
+        build_model("small", 2, pretrained=True)
 
 
 def test_explain_matches_an_eval_forward_and_keeps_every_module_mode():

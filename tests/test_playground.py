@@ -175,7 +175,8 @@ def test_the_playgrounds_classifier_has_learned_the_task(learned_classifier):
     assert kept_epoch(history, 1)["val_accuracy"] >= 0.9
     with torch.no_grad():
         _, heatmap = model(torch.rand(2, 3, 64, 64))
-    assert heatmap.min() > 0.99, "it learned behind white maps, where the free heatmap starts"
+    # white maps, where the free heatmap starts: tanh(3) = 0.995, less the spread of the head's conv
+    assert heatmap.min() > 0.95, "it learned behind white maps"
 
 
 def test_at_the_sliders_defaults_the_free_heatmap_puts_more_mass_inside_the_mask(learned_classifier):

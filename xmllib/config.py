@@ -84,7 +84,8 @@ class Config:
         "initial bias of the explainer's head (its BatchNorm's, or its conv's with the sigmoid head; 3.0: "
         "first heatmaps white)")
     loss: str = _option("hybrid", "explanation loss: unsupervised | hybrid (hybrid needs masks)")
-    classifier: str = _option("resnet18", "classifier: resnet18 | resnet34 | resnet50 | vgg")
+    classifier: str = _option("resnet18",
+        "classifier: resnet18 | resnet34 | resnet50 | vgg | small (ours: the loss playground's)")
     gates: str = _option("block", "gates after every residual block (block) or every stage (stage)")
     explainer_width: int = _option(32, "channels of the explainer's first level (paper: 32, i.e. 32-64-128)")
     pretrained: bool = _option(False, "start the classifier from torchvision's ImageNet weights (needs network)")

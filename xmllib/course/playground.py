@@ -6,8 +6,8 @@ sections 2 and 3). Here zhat is not drawn by an explainer but is a free tensor, 
 value per pixel of one image, optimised directly under the same loss, so that the
 effect of alpha, beta and gamma can be watched in a few seconds on a CPU.
 
-The frozen classifier is a deliberately small gated CNN (`small_classifier`), trained
-in one short phase 1 with `xmllib.training.train_phase` and cached (`frozen_classifier`):
+The frozen classifier is a deliberately small gated CNN (`--classifier small`), built by
+`model_from_config` like every model, trained in one short phase 1 and cached (`frozen_classifier`):
 a ResNet-18 would take minutes on a CPU, this one takes seconds.
 """
 
@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from xmllib.assembly import model_from_config
 from xmllib.checkpoints import (
     CheckpointMismatch,
     checkpoint_dict,
@@ -32,7 +33,7 @@ from xmllib.checkpoints import (
 from xmllib.config import Config, preset, resolve_device
 from xmllib.data import IndexDataset, class_names, read_index
 from xmllib.losses import JointLoss, Objective, hybrid_explanation_loss, joint_loss
-from xmllib.models import Explainer, ExplainerClassifier, small_classifier
+from xmllib.models import ExplainerClassifier
 from xmllib.plots.drawing import PANEL_INCHES, show_heatmap, show_image
 from xmllib.training import seed_everything, set_trainable, train_phase
 
@@ -58,7 +59,7 @@ def classifier_config(image_size: int = 64, epochs: int = 8) -> Config:
     behind white maps (the paper's head at `init_bias` 3: 0.995), since the free heatmap starts white."""
     return preset("tutorial").replace(epochs=(epochs, 0, 0), min_steps=(0, 0, 0), lr_clf=(3e-3, 0.0, 0.0),
                                       patience=(epochs, 1, 1), image_size=image_size, aug_prob=0.0,
-                                      head="tanh_relu", init_bias=3.0)
+                                      head="tanh_relu", init_bias=3.0, classifier="small", explainer_width=4)
 
 
 def frozen_classifier(
@@ -80,8 +81,7 @@ def frozen_classifier(
     index = read_index(index_csv)
     names = class_names(index)
     seed_everything(config.seed)
-    model = ExplainerClassifier(Explainer(width=4, init_bias=config.init_bias, head=config.head),
-                                small_classifier(len(names)))
+    model = model_from_config(config, len(names))
     try:
         state = load_matching(cache_file, config, n_train=n_train)
     except CheckpointMismatch:
@@ -149,13 +149,13 @@ def _objective(heatmap: Tensor, images: Tensor, masks: Tensor, labels: Tensor, a
                gamma: float, model: ExplainerClassifier | None) -> tuple[JointLoss, float]:
     """The phase-2 loss of one heatmap, and the classifier's probability of the true label (NaN without one).
 
-    The classifier sees the image normalised as `ExplainerClassifier.forward` does, with
+    The classifier sees the image as `ExplainerClassifier.forward` gates it (`classify`), with
     the free heatmap in place of the explainer's.
     """
     if model is None:
         explanation = hybrid_explanation_loss(heatmap, masks, beta, gamma)
         return JointLoss(explanation, torch.tensor(float("nan")), explanation), float("nan")
-    logits = model.classifier((images - model.mean) / model.std, heatmap)
+    logits = model.classify(images, heatmap)
     loss = joint_loss(logits, labels, heatmap, Objective(alpha, beta, gamma), mask=masks)
     return loss, logits.softmax(1)[0, labels[0]].item()
 

@@ -15,9 +15,10 @@ from xmllib.models.explainer import Explainer, check_divisible_size
 from xmllib.models.gates import GatedClassifier
 from xmllib.models.modes import eval_mode
 from xmllib.models.resnet import GATINGS, Gating, resnet_classifier
-from xmllib.models.vgg import vgg_classifier
+from xmllib.models.vgg import small_classifier, vgg_classifier
 
-CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg")
+#: "small" (ours): `small_classifier`, the loss playground's, which trains in seconds on a CPU
+CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg", "small")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PLAIN_MEAN = (0.5, 0.5, 0.5)
@@ -170,7 +171,7 @@ def build_model(
     """An ExplainerClassifier with the named classifier (one of CLASSIFIERS).
 
     `gates` chooses the ResNet gating ("block" or "stage", see `resnet_gate_names`);
-    the small VGG always gates after its 4 stages. `head`: the explainer's head (see
+    the small VGG and the small classifier always gate after their 4 stages. `head`: the explainer's head (see
     `Explainer`). `pretrained` (ResNets only):
     True or a state dict file, see `resnet_classifier`. `mean` / `std` default to
     ImageNet's statistics for pretrained classifiers, 0.5 / 0.5 otherwise. `gate_norm`:
@@ -180,10 +181,11 @@ def build_model(
         raise ValueError(f"unknown classifier {classifier!r}: choose one of {list(CLASSIFIERS)}")
     if gates not in GATINGS:
         raise ValueError(f"unknown gating {gates!r}: choose one of {list(GATINGS)}")
-    if classifier == "vgg":
+    if classifier in ("vgg", "small"):
         if pretrained is not False:
-            raise ValueError("there are no pretrained weights for the small VGG: use pretrained=False or a ResNet")
-        gated = vgg_classifier(num_classes)
+            raise ValueError(f"there are no pretrained weights for the {classifier} classifier: use pretrained=False "
+                             "or a ResNet")
+        gated = vgg_classifier(num_classes) if classifier == "vgg" else small_classifier(num_classes)
     else:
         gated = resnet_classifier(classifier, num_classes, gates=gates, pretrained=pretrained)
     use_imagenet = pretrained is not False
