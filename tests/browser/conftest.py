@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {
@@ -31,6 +31,10 @@ SETTINGS = {
 }
 #: a ceiling against a server that hangs: the wait ends as soon as JupyterLab answers or exits
 STARTUP_SECONDS = 1200
+#: the same kind of ceiling for every page action and `expect` (Playwright's defaults are 30 s and 5 s,
+#: which a slow or loaded machine can miss): each ends as soon as its event comes
+EVENT_SECONDS = 600
+expect.set_options(timeout=EVENT_SECONDS * 1000)
 
 
 def free_port() -> int:
@@ -95,6 +99,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(EVENT_SECONDS * 1000)
     page = context.new_page()
     yield page
     context.close()
