@@ -149,6 +149,35 @@ def test_box_weak_term_adds_the_inside_term_to_the_papers(batch):
         losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, weak_term="both")
 
 
+def test_rivals_loss_against_a_per_sample_loop(batch):
+    heatmap, mask = batch
+    values = losses.rivals_loss(heatmap, mask, reduction="none")
+    for i in range(len(heatmap)):
+        pairs = zip(heatmap[i].flatten().tolist(), mask[i].flatten().tolist())
+        outside = sorted((v for v, m in pairs if m == 0), reverse=True)
+        k = int(mask[i].sum().item())
+        expected = sum(outside[:k]) / k if k else 0.0
+        assert values[i].item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def test_rivals_loss_by_hand_lights_the_brightest_rival_as_much_as_the_target():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[0, 0, 0, :2] = 1.0
+    heatmap = torch.zeros(1, 1, 4, 4)
+    heatmap[0, 0, 3, 3], heatmap[0, 0, 3, 2], heatmap[0, 0, 2, 2] = 0.9, 0.5, 0.4
+    heatmap[0, 0, 0, 0] = 1.0
+    # two pixels in the mask: the two brightest outside it, (0.9 + 0.5) / 2; the mask's own pixel counts not
+    assert losses.rivals_loss(heatmap, mask).item() == pytest.approx(0.7)
+    assert losses.rivals_loss(heatmap, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_rivals_weak_term_adds_the_rivals_to_the_box_term(batch):
+    heatmap, mask = batch
+    box = losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, reduction="none", weak_term="box")
+    rivals = losses.hybrid_explanation_loss(heatmap, mask, 0.3, 2.0, reduction="none", weak_term="rivals")
+    assert torch.allclose(rivals - box, 2.0 * losses.rivals_loss(heatmap, mask, reduction="none"), atol=1e-6)
+
+
 def test_head_range_penalty_by_hand_and_zero_inside_the_range():
     pre = torch.tensor([[[[-6.0, 0.0], [1.0, 7.0]]]])
     # below -4.5 by 1.5, above 4.5 by 2.5: (1.5^2 + 2.5^2) / 4 pixels

@@ -115,7 +115,8 @@ class Config:
         "sigmoid, no BatchNorm)")
     weak_term: str = _option("outside",
         "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box (ours: plus the "
-        "mean of 1 - heatmap inside the mask)")
+        "mean of 1 - heatmap inside the mask) | rivals (ours: box plus the mean of the brightest pixels "
+        "outside the mask, as many as it holds)")
     head_penalty: float = _option(0.0,
         "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the range where "
         "it passes a gradient, so no pixel gets stuck black or white")

@@ -18,7 +18,8 @@ from torch import Tensor
 REDUCTIONS = ("mean", "sum", "none")
 EXPLANATION_LOSSES = ("unsupervised", "hybrid")
 #: "outside": the paper's weak term, L_w. "box" (ours): L_w plus the mean of 1 - zhat inside the mask.
-WEAK_TERMS = ("outside", "box")
+#: "rivals" (ours): "box" plus the mean of the brightest outside pixels, as many as the mask holds.
+WEAK_TERMS = ("outside", "box", "rivals")
 
 
 def _per_sample(heatmap: Tensor) -> Tensor:
@@ -28,6 +29,14 @@ def _per_sample(heatmap: Tensor) -> Tensor:
     if heatmap.dim() == 3:
         return heatmap
     raise ValueError(f"heatmaps must be B x 1 x H x W or B x H x W, got shape {tuple(heatmap.shape)}")
+
+
+def _heatmap_and_mask(heatmap: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """B x H x W views of a heatmap and its mask, which must have the same shape."""
+    z_hat, z = _per_sample(heatmap), _per_sample(mask)
+    if z.shape != z_hat.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match heatmap shape {tuple(heatmap.shape)}")
+    return z_hat, z
 
 
 def _reduce(values: Tensor, reduction: str) -> Tensor:
@@ -72,9 +81,7 @@ def contiguity_loss(heatmap: Tensor, reduction: str = "mean") -> Tensor:
 
 def weakly_supervised_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     """L_w = |sum((1 - z) * zhat) / (sum(1 - z) + eps)|: the mean heatmap outside the mask z."""
-    z_hat, z = _per_sample(heatmap), _per_sample(mask)
-    if z.shape != z_hat.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match heatmap shape {tuple(heatmap.shape)}")
+    z_hat, z = _heatmap_and_mask(heatmap, mask)
     outside = 1.0 - z
     values = (outside * z_hat).sum(dim=(1, 2)) / (outside.sum(dim=(1, 2)) + eps)
     return _reduce(values.abs(), reduction)
@@ -87,10 +94,24 @@ def inside_mask_loss(heatmap: Tensor, mask: Tensor, eps: float = 1e-6, reduction
     for the boxes to be lit as well as the rest to be dark: a direct signal towards
     the target, where the paper's term alone only pushes down outside it.
     """
-    z_hat, z = _per_sample(heatmap), _per_sample(mask)
-    if z.shape != z_hat.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match heatmap shape {tuple(heatmap.shape)}")
+    z_hat, z = _heatmap_and_mask(heatmap, mask)
     values = (z * (1.0 - z_hat)).sum(dim=(1, 2)) / (z.sum(dim=(1, 2)) + eps)
+    return _reduce(values, reduction)
+
+
+def rivals_loss(heatmap: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean of the k brightest heatmap pixels outside the mask z, k the number of pixels inside it (ours).
+
+    0 for an empty mask. The paper's L_w averages over the whole outside, where a lit
+    rival object is a few percent of the pixels; this term weighs the brightest region
+    outside the target as much as the target itself, so that lighting a rival costs what
+    lighting the target gains.
+    """
+    z_hat, z = _heatmap_and_mask(heatmap, mask)
+    outside = (z_hat * (1.0 - z)).flatten(1).sort(dim=1, descending=True).values
+    k = z.flatten(1).sum(dim=1).round().long().clamp(max=outside.shape[1])
+    brightest = outside.cumsum(dim=1).gather(1, (k - 1).clamp(min=0)[:, None])[:, 0]
+    values = torch.where(k > 0, brightest / k.clamp(min=1), torch.zeros_like(brightest))
     return _reduce(values, reduction)
 
 
@@ -125,13 +146,16 @@ def hybrid_explanation_loss(
 ) -> Tensor:
     """L_h = L_u + gamma * L_w; samples whose `mask_valid` is False get no L_w term.
 
-    weak_term "box" (ours) adds `inside_mask_loss` to L_w; `area`: see `unsupervised_explanation_loss`.
+    weak_term "box" (ours) adds `inside_mask_loss` to L_w, "rivals" (ours) adds `rivals_loss` to that;
+    `area`: see `unsupervised_explanation_loss`.
     """
     if weak_term not in WEAK_TERMS:
         raise ValueError(f"unknown weak term {weak_term!r}; choose one of {', '.join(WEAK_TERMS)}")
     weak = weakly_supervised_loss(heatmap, mask, reduction="none")
-    if weak_term == "box":
+    if weak_term in ("box", "rivals"):
         weak = weak + inside_mask_loss(heatmap, mask, reduction="none")
+    if weak_term == "rivals":
+        weak = weak + rivals_loss(heatmap, mask, reduction="none")
     if mask_valid is not None:
         weak = weak * mask_valid.to(weak.dtype)
     values = unsupervised_explanation_loss(heatmap, beta, "none", area) + gamma * weak
