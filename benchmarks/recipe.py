@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch.utils.data import DataLoader
 
+from xmllib.assembly import split_loader
 from xmllib.config import PRESETS, add_config_arguments, config_from_args
-from xmllib.data import IndexDataset, read_index
+from xmllib.data import class_names, read_index
 from xmllib.evaluation.diagnosis import diagnose
 from xmllib.evaluation.predictions import predict_split, summarise_test
 from xmllib.models import ExplainerClassifier
@@ -67,8 +68,8 @@ def main() -> None:
     add_config_arguments(parser)
     args = parser.parse_args()
     config = config_from_args(args)
-    val = IndexDataset(read_index(args.dataset), "val", config.image_size)
-    tracker = LocalisationTracker(DataLoader(val, batch_size=64))
+    index = read_index(args.dataset)
+    tracker = LocalisationTracker(split_loader(index, "val", config, class_names(index)))
     summary = train_run(args.dataset, config, args.out, callbacks=[tracker, EpochPrinter()], resume=False)
     table = tracker.table
     table.to_csv(f"{args.out}/recipe.csv", index=False)

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from xmllib.config import TRAINS, Config, PhaseConfig
-from xmllib.data import IndexDataset, make_loaders
+from xmllib.data import IndexDataset, make_loaders, read_index
 from xmllib.losses import Objective
 from xmllib.models import ExplainerClassifier, build_model
 from xmllib.optimizers import build_optimizer
@@ -35,9 +35,19 @@ def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
     )
 
 
-def loaders_from_config(index: str | Path | pd.DataFrame, config: Config) -> dict[str, DataLoader]:
-    """`make_loaders` as a configuration says (image size, batch size, augmentation, seed, workers)."""
-    return make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed,
+def loaders_from_config(index: str | Path | pd.DataFrame, config: Config,
+                        n_train: int | None = None) -> dict[str, DataLoader]:
+    """`make_loaders` as a configuration says (image size, batch size, augmentation, seed, workers).
+
+    `n_train`: train on the first `n_train` images of the train split only (the other splits whole).
+    """
+    frame = index if isinstance(index, pd.DataFrame) else read_index(index)
+    if n_train is not None:
+        if n_train < 1:
+            raise ValueError(f"n_train is the number of training images to keep and must be >= 1, got {n_train}")
+        train_rows = frame.index[frame["split"] == "train"]
+        frame = frame.drop(train_rows[n_train:])
+    return make_loaders(frame, config.image_size, config.batch_size, config.aug_prob, config.seed,
                         config.num_workers)
 
 

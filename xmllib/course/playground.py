@@ -21,9 +21,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
-from torch.utils.data import DataLoader, Subset
 
-from xmllib.assembly import model_from_config
+from xmllib.assembly import loaders_from_config, model_from_config
 from xmllib.checkpoints import (
     CheckpointMismatch,
     checkpoint_dict,
@@ -31,7 +30,7 @@ from xmllib.checkpoints import (
     save_checkpoint,
 )
 from xmllib.config import Config, preset, resolve_device
-from xmllib.data import IndexDataset, class_names, read_index
+from xmllib.data import class_names, read_index
 from xmllib.losses import JointLoss, Objective, hybrid_explanation_loss, joint_loss
 from xmllib.models import ExplainerClassifier
 from xmllib.plots.drawing import PANEL_INCHES, show_heatmap, show_image
@@ -90,12 +89,7 @@ def frozen_classifier(
         model.load_state_dict(state["model"])
         history = pd.DataFrame(state["history"])
     else:
-        train = IndexDataset(index, "train", config.image_size, names)
-        loaders = {
-            "train": DataLoader(Subset(train, range(min(n_train, len(train)))), batch_size=config.batch_size,
-                                shuffle=True, generator=torch.Generator().manual_seed(config.seed)),
-            "val": DataLoader(IndexDataset(index, "val", config.image_size, names), batch_size=64),
-        }
+        loaders = loaders_from_config(index, config, n_train=n_train)
         history = train_phase(model.to(resolve_device(config.device)), config, 1, loaders, class_names=names)
         save_checkpoint(cache_file, checkpoint_dict(config, names, model.cpu(), n_train=n_train,
                                                     history=history.to_dict("records")))
