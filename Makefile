@@ -32,7 +32,7 @@ demo: $(INSTALLED)
 # size the notebooks train as long as the demo. `make notebooks` runs them at full size.
 test: $(INSTALLED)
 	$(PY) -m ruff check
-	$(PY) -m pytest tests
+	$(PY) -m pytest --durations=15 tests
 	XMLLIB_NOTEBOOK_SMOKE=1 $(PY) -m pytest --nbval-lax notebooks
 
 # The live widgets in a real browser: JupyterLab and Debian's chromium (apt-get install -y chromium),
