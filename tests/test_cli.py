@@ -85,7 +85,8 @@ def bad(args, capsys, message):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--image-size", "48"], "must be divisible by 32"),
+    (["--image-size", "48", "--classifier", "resnet18"], "must be divisible by 32"),
+    (["--image-size", "60"], "must be divisible by 8"),
     (["--epochs", "1,1"], "3 values"),
     (["--classifier", "alexnet"], "unknown classifier 'alexnet'"),
     (["--optimizer", "rmsprop"], "unknown optimizer"),

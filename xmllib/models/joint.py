@@ -17,7 +17,7 @@ from xmllib.models.modes import eval_mode
 from xmllib.models.resnet import GATINGS, Gating, resnet_classifier
 from xmllib.models.vgg import small_classifier, vgg_classifier
 
-#: "small" (ours): `small_classifier`, the loss playground's, which trains in seconds on a CPU
+#: "small" (ours): `small_classifier`, the tutorial preset's and the loss playground's, which trains in seconds on a CPU
 CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "vgg", "small")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -77,8 +77,10 @@ def vgg_classifier(num_classes: int, width: int = 32) -> GatedClassifier:
 def small_classifier(num_classes: int, width: int = 8) -> GatedClassifier:
     """A smaller CNN than `SmallVGG`, with its gate names: it trains in seconds on a CPU, and has BatchNorm.
 
-    The loss playground's frozen classifier and the freezing exercise's model (which needs
-    BatchNorm layers to show what a frozen module in train mode does).
+    The `tutorial` preset's classifier (its global max pooling asks "is the target anywhere?",
+    which is the polygons' question), the loss playground's frozen classifier and the
+    freezing exercise's model (which needs BatchNorm layers to show what a frozen module in
+    train mode does).
 
     Stage k: conv3x3 -> BatchNorm -> ReLU with width * 2**(k-1) channels (stages
     1-3 are followed by max pooling 2), then global max pooling and a linear head.
