@@ -1,12 +1,12 @@
 """Seconds a `tutorial` training takes, before and after the speed work, as a ratio on this machine.
 
-"before" is the `tutorial` preset of 2026-12-01: the whole train split measured after
-every epoch, every image decoded from its PNG at every read. "after" is today's preset:
-a fixed sample of the train split measured (`train_stats_images`), the images decoded
-once into memory. Each trains one epoch of each phase on the same data (two of phase 1:
-the first decodes the images, the second reads them from memory); the demo's time is
-estimated from these epochs and each preset's own schedule (its epochs and min_steps).
-Run it with nothing else on the machine:
+"before" is the `tutorial` preset of 2026-12-01: a ResNet-18 classifier, the whole train
+split measured after every epoch, every image decoded from its PNG at every read. "after"
+is today's preset: the small gated CNN (`classifier="small"`), a fixed sample of the train
+split measured (`train_stats_images`), the images decoded once into memory. Each trains
+one epoch of each phase on the same data (two of phase 1: the first decodes the images,
+the second reads them from memory); the demo's time is estimated from these epochs and
+each preset's own schedule (its epochs and min_steps). Run it with nothing else on the machine:
 
     python benchmarks/epoch_time.py --dataset data/polygons/index.csv
 """
