@@ -101,14 +101,14 @@ def test_pretrained_weights_offline(tiny_index, tmp_path, capsys, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", no_network)
-    err = run(train_args(tiny_index, tmp_path / "run", "--pretrained", "true"), capsys)
+    err = run(train_args(tiny_index, tmp_path / "run", "--classifier", "resnet18", "--pretrained", "true"), capsys)
     assert_message("pretrained weights offline", err)
     assert "Temporary failure in name resolution" in err and "checkpoints" in err
     assert not (tmp_path / "run").exists()
 
 
 def test_batch_of_one_image_at_32_px(tiny_index, tmp_path, capsys):
-    err = run(train_args(tiny_index, tmp_path / "run", "--batch-size", "1"), capsys)
+    err = run(train_args(tiny_index, tmp_path / "run", "--classifier", "resnet18", "--batch-size", "1"), capsys)
     assert_message("batch of one image at 32 px", err)
     assert "use a batch size of 2 or more" in err
     assert not (tmp_path / "run").exists()
