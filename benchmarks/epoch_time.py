@@ -23,8 +23,7 @@ from xmllib.config import PRESETS, Config
 from xmllib.data import make_loaders, read_index
 from xmllib.training import seed_everything, train
 
-BEFORE = PRESETS["tutorial"].replace(train_stats_images=0, classifier="resnet18", epochs=(4, 6, 15),
-                                     min_steps=(188, 282, 705), alpha=(1.0, 0.25, 0.6))
+BEFORE = PRESETS["tutorial"].replace(train_stats_images=0, classifier="resnet18", alpha=(1.0, 0.25, 0.6))
 
 
 def epoch_seconds(index, config: Config, in_memory: bool) -> dict[str, float]:

@@ -17,9 +17,6 @@ from torch import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 EXPLANATION_LOSSES = ("unsupervised", "hybrid")
-#: "outside": the paper's weak term, L_w. "box" (ours): L_w plus the mean of 1 - zhat inside the mask.
-#: "rivals" (ours): "box" plus the mean of the brightest outside pixels, as many as the mask holds.
-WEAK_TERMS = ("outside", "box", "rivals")
 
 
 def _per_sample(heatmap: Tensor) -> Tensor:
@@ -134,6 +131,17 @@ def unsupervised_explanation_loss(heatmap: Tensor, beta: float, reduction: str =
     return _reduce(values, reduction)
 
 
+#: the losses each weak term adds up. "outside": the paper's L_w. "box" (ours): L_w plus the mean
+#: of 1 - zhat inside the mask. "rivals" (ours): "box" plus the mean of the brightest outside
+#: pixels, as many as the mask holds.
+_WEAK_TERM_PARTS = {
+    "outside": (weakly_supervised_loss,),
+    "box": (weakly_supervised_loss, inside_mask_loss),
+    "rivals": (weakly_supervised_loss, inside_mask_loss, rivals_loss),
+}
+WEAK_TERMS = tuple(_WEAK_TERM_PARTS)
+
+
 def hybrid_explanation_loss(
     heatmap: Tensor,
     mask: Tensor,
@@ -151,11 +159,7 @@ def hybrid_explanation_loss(
     """
     if weak_term not in WEAK_TERMS:
         raise ValueError(f"unknown weak term {weak_term!r}; choose one of {', '.join(WEAK_TERMS)}")
-    weak = weakly_supervised_loss(heatmap, mask, reduction="none")
-    if weak_term in ("box", "rivals"):
-        weak = weak + inside_mask_loss(heatmap, mask, reduction="none")
-    if weak_term == "rivals":
-        weak = weak + rivals_loss(heatmap, mask, reduction="none")
+    weak = sum(term(heatmap, mask, reduction="none") for term in _WEAK_TERM_PARTS[weak_term])
     if mask_valid is not None:
         weak = weak * mask_valid.to(weak.dtype)
     values = unsupervised_explanation_loss(heatmap, beta, "none", area) + gamma * weak
