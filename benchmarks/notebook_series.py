@@ -1,0 +1,81 @@
+"""The notebook series from an empty cache, at two commits of the repository, in one run: seconds and ratio.
+
+Checks out each commit into a worktree of its own (under --work), then executes its
+notebooks in order (`jupyter nbconvert --execute`, full size, as `make notebooks` does,
+without touching the committed files), with that commit's `xmllib` first on the path.
+The two series run one after the other on the same machine, so their ratio is the
+figure to compare; nothing else should run meanwhile. Prints each notebook's seconds at
+both commits, the totals and the ratio, and writes series.csv to --work.
+
+    python benchmarks/notebook_series.py --before 01abb3b --after HEAD --work /tmp/series
+
+`--before` defaults to the last commit of 2026-12-01 (ResNet-18 preset, the state the
+speed issue measured); `--after` to HEAD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "01abb3b"
+
+
+def worktree(rev: str, folder: Path) -> Path:
+    """A fresh detached worktree of `rev` at `folder` (an older one there is replaced)."""
+    if folder.exists():
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return folder
+
+
+def run_series(checkout: Path, outputs: Path) -> dict[str, float]:
+    """Seconds of each numbered notebook of `checkout`, executed in order from an empty cache."""
+    outputs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    env.pop("XMLLIB_NOTEBOOK_SMOKE", None)
+    seconds = {}
+    for notebook in sorted((checkout / "notebooks").glob("[0-9]*.ipynb")):
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                        "--ExecutePreprocessor.timeout=-1", "--output-dir", str(outputs), notebook.name],
+                       cwd=checkout / "notebooks", env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        seconds[notebook.stem] = time.monotonic() - began
+        print(f"{checkout.name} {notebook.stem}: {seconds[notebook.stem]:.0f} s", flush=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default=BEFORE, help="the commit whose series is the baseline")
+    parser.add_argument("--after", default="HEAD", help="the commit compared with it")
+    parser.add_argument("--work", required=True, help="folder for the two worktrees, their outputs and series.csv")
+    args = parser.parse_args()
+    work = Path(args.work).resolve()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
+          f"{platform.python_version()}", flush=True)
+    times = {}
+    for label, rev in (("before", args.before), ("after", args.after)):
+        checkout = worktree(rev, work / label)
+        times[label] = run_series(checkout, work / f"{label}_outputs")
+    table = pd.DataFrame(times).rename_axis("notebook")
+    table.loc["total"] = table.sum()
+    table["ratio"] = table["before"] / table["after"]
+    table.to_csv(work / "series.csv")
+    print(table.round(1).to_string())
+    for label in times:
+        subprocess.run(["git", "worktree", "remove", "--force", str(work / label)], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main()
