@@ -1,5 +1,8 @@
-"""Shared fixtures: a tiny polygons dataset and a tiny configuration, made once per session."""
+"""Shared fixtures: a tiny polygons dataset and a tiny configuration, made once per session; otter assign run once
+per notebook."""
 
+import hashlib
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -7,6 +10,7 @@ import pytest
 
 from xmllib.config import preset
 from xmllib.data import PolygonSpec, generate_polygons
+from xmllib.exercises import student_copies
 
 matplotlib.use("Agg")
 
@@ -33,3 +37,24 @@ def one_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def otter_assign_once(tmp_path_factory):
+    """`otter assign` runs once per distinct solution notebook in a session, and each later call gets a copy of
+    its output: the student copies' tests, the CLI's and the grading's assign the same four notebooks (some
+    several times), at several seconds a run."""
+    assign, cache = student_copies.otter_assign, tmp_path_factory.mktemp("otter_assign")
+
+    def assign_once(solution: Path, out: Path) -> Path:
+        done = cache / f"{hashlib.sha256(Path(solution).read_bytes()).hexdigest()}-{Path(solution).name}"
+        if not done.exists():
+            assign(solution, done.with_suffix(".partial"))
+            done.with_suffix(".partial").rename(done)
+        shutil.copytree(done, out, dirs_exist_ok=True)
+        return out / "student"
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(student_copies, "otter_assign", assign_once)
+    yield
+    patch.undo()

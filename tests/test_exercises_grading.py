@@ -18,8 +18,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from xmllib.cli import main
+from xmllib.exercises import student_copies
 from xmllib.exercises.grading import GRADES, SUMMARIES
-from xmllib.exercises.student_copies import otter_assign
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 IMPORTS = ("import torch\nimport torch.nn.functional as F\nfrom xmllib import losses\n"
@@ -129,7 +129,7 @@ def graded(tmp_path_factory):
     results, seconds = {}, {}
     for assignment, students in CLASS.items():
         folder = tmp_path_factory.mktemp(assignment)
-        otter_assign(NOTEBOOKS / f"{assignment}.ipynb", folder / "dist")
+        student_copies.otter_assign(NOTEBOOKS / f"{assignment}.ipynb", folder / "dist")
         autograder = next((folder / "dist" / "autograder").glob("*.zip"))
         submissions, slow = folder / "submissions", folder / "slow_submissions"
         submissions.mkdir()
