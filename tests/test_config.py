@@ -87,10 +87,10 @@ def test_min_steps_raise_a_phases_epochs_to_reach_them():
 
 
 def test_a_run_saved_before_an_experiment_was_retired_still_loads_and_one_that_used_it_is_refused(tmp_path):
-    saved = {**preset("tutorial").to_dict(), "phase2_batch_stats": False}
+    saved = {**preset("tutorial").to_dict(), "gate_dropout": 0.0, "phase2_batch_stats": False}
     assert Config.from_dict(saved) == preset("tutorial")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "phase2_batch_stats": True}))
-    with pytest.raises(ConfigError, match=r"phase2_batch_stats was an experiment .* sets it to True: remove the key"):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**saved, "gate_dropout": 0.5}))
+    with pytest.raises(ConfigError, match=r"gate_dropout was an experiment .* sets it to 0.5: remove the key"):
         Config.load(tmp_path / "config.yaml")
 
 

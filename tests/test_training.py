@@ -320,38 +320,6 @@ def test_phase_1_has_no_deletion_loss(tiny_index, tiny_config):
     assert with_deletion.total.item() == without.total.item()
 
 
-def test_gate_dropout_gates_the_classifier_with_the_dropped_map_against_an_explicit_gate(tiny_index, tiny_config):
-    from xmllib.gate_dropout import drop_gate_regions
-    from xmllib.losses import joint_loss
-    from xmllib.training import _batch_loss
-
-    torch.manual_seed(0)
-    model = model_from_config(tiny_config, 2).eval()
-    batch = next(iter(make_loaders(tiny_index, 32, 8, 0.0, 0)["val"]))
-    objective = phase_objective(tiny_config, 1.0)
-    torch.manual_seed(5)
-    dropped = _batch_loss(model, batch, objective, gate_dropout=1.0)[0]
-    with torch.no_grad():
-        heatmap = model.explainer((batch["image"] - model.mean) / model.std)
-        torch.manual_seed(5)
-        gated = drop_gate_regions(heatmap, batch["mask"], batch["has_mask"], 1.0)
-        logits = model.classify(batch["image"], gated)
-    expected = joint_loss(logits, batch["label"], gated, objective, mask=batch["mask"], mask_valid=batch["has_mask"])
-    assert torch.allclose(dropped.total, expected.total)
-    assert not torch.allclose(dropped.total, _batch_loss(model, batch, objective)[0].total)
-
-
-@pytest.mark.parametrize("phase, changes", [(1, True), (2, False), (3, False)])
-def test_gate_dropout_changes_phase_1_only(tiny_index, tiny_config, phase, changes):
-    config = tiny_config.replace(lr_clf=(1e-2, 0, 1e-2), lr_expl=(0, 1e-2, 1e-2))
-    states = []
-    for gate_dropout in (0.0, 1.0):
-        model, loaders = setup(tiny_index, config.replace(gate_dropout=gate_dropout))
-        train_phase(model, config.replace(gate_dropout=gate_dropout), phase, loaders, class_names=CLASSES)
-        states.append(snapshot(model))
-    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0]) is not changes
-
-
 def test_a_runs_area_reaches_the_loss_in_the_place_of_the_sparsity_term(tiny_index, tiny_config):
     from xmllib.losses import Objective, area_loss, joint_loss, sparsity_loss
     from xmllib.training import _batch_loss

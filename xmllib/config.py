@@ -35,7 +35,7 @@ KEEP_RULES = ("loss", "accurate")
 INVERSE_FREQUENCY = "inverse"
 #: experiments removed after docs/recipe.md measured them (not adopted): key -> the value that meant
 #: "off". Run folders saved before keep loading when the key holds that value.
-RETIRED = {"phase2_batch_stats": False}
+RETIRED = {"gate_dropout": 0.0, "phase2_batch_stats": False}
 
 
 class ConfigError(ValueError):
@@ -118,9 +118,6 @@ class Config:
         "weakly supervised term: outside (the paper's: mean heatmap outside the mask) | box (ours: plus the "
         "mean of 1 - heatmap inside the mask) | rivals (ours: box plus the mean of the brightest pixels "
         "outside the mask, as many as it holds)")
-    gate_dropout: float = _option(0.0,
-        "phase 1 only, ours (paper: 0): share of training images whose heatmap gets random cells darkened outside "
-        "the mask and a random level, from half the map's up to white (xmllib.gate_dropout)")
     head_penalty: float = _option(0.0,
         "ours (paper: 0): weight of a penalty on the explainer head's pre-activations beyond the range where "
         "it passes a gradient, so no pixel gets stuck black or white")
@@ -177,7 +174,7 @@ class Config:
         _check_choice("weak_term", self.weak_term, WEAK_TERMS)
         _check_choice("keep", self.keep, KEEP_RULES)
         _check_choice("gate_norm", self.gate_norm, GATE_NORMS)
-        for name in ("alpha", "beta", "aug_prob", "gate_dropout"):
+        for name in ("alpha", "beta", "aug_prob"):
             values = getattr(self, name)
             for v in values if isinstance(values, tuple) else (values,):
                 if not 0.0 <= v <= 1.0:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from xmllib.checkpoints import (
 )
 from xmllib.config import TRAINS, Config, PhaseConfig
 from xmllib.data import measured_sample
-from xmllib.gate_dropout import drop_gate_regions
 from xmllib.losses import JointLoss, Objective, deletion_loss, head_range_penalty, joint_loss
 from xmllib.models import ExplainerClassifier
 from xmllib.models.modes import eval_mode, recalibrate_batchnorm
@@ -180,19 +178,16 @@ def _seed_epoch(config: Config, phase: int, epoch: int, loader: DataLoader) -> N
 
 
 def _batch_loss(model: ExplainerClassifier, batch: Mapping[str, Tensor], objective: Objective,
-                precision: str = "auto", gate_dropout: float = 0.0) -> tuple[JointLoss, Tensor]:
-    """The joint loss of one batch under `objective` (with our extra terms when it weighs them) and its logits;
-    `gate_dropout` > 0 gates the classifier with `drop_gate_regions`' maps."""
+                precision: str = "auto") -> tuple[JointLoss, Tensor]:
+    """The joint loss of one batch under `objective` (with our extra terms when it weighs them) and its logits."""
     device = next(model.parameters()).device
     images = batch["image"].to(device, non_blocking=True)
     labels = batch["label"].to(device, non_blocking=True)
     mask = batch["mask"].to(device, non_blocking=True)
     mask_valid = batch["has_mask"].to(device, non_blocking=True)
-    edit = (partial(drop_gate_regions, masks=mask, mask_valid=mask_valid, probability=gate_dropout)
-            if gate_dropout > 0 else None)
     capture = model.explainer.capture_preactivation() if objective.head_penalty > 0 else nullcontext([])
     with capture as preactivation, autocast(precision, device):
-        logits, heatmap = model(images, edit)
+        logits, heatmap = model(images)
     logits, heatmap = logits.float(), heatmap.float()
     loss = joint_loss(logits, labels, heatmap, objective, mask=mask, mask_valid=mask_valid)
     if objective.head_penalty > 0:
@@ -260,9 +255,8 @@ def _train_epoch(run: PhaseRun, loader: DataLoader, epoch: int) -> None:
     # no progress-bar residue; notebooks draw their own progress (xmllib.course.live)
     bar = tqdm(loader, desc=f"phase {run.phase.phase} epoch {epoch}", leave=False, disable=None)
     scaler = grad_scaler(run.config.precision, next(run.model.parameters()).device)
-    gate_dropout = run.config.gate_dropout if run.phase.phase == 1 else 0.0
     for batch_number, batch in enumerate(bar, start=1):
-        loss, _ = _batch_loss(run.model, batch, run.objective, run.config.precision, gate_dropout)
+        loss, _ = _batch_loss(run.model, batch, run.objective, run.config.precision)
         if not torch.isfinite(loss.total):
             raise NonFiniteError(run.phase.phase, epoch, f"the loss of batch {batch_number}", run.checkpoint)
         run.optimizer.zero_grad(set_to_none=True)
