@@ -1,8 +1,10 @@
 """The notebook series from an empty cache, at two commits of the repository, in one run: seconds and ratio.
 
 Checks out each commit into a worktree of its own (under --work), then executes its
-notebooks in order (`jupyter nbconvert --execute`, full size, as `make notebooks` does,
-without touching the committed files), with that commit's `xmllib` first on the path.
+notebooks in order (`jupyter nbconvert --execute`, full size, their saved widget states
+dropped first, as `make notebooks` does), with that commit's `xmllib` first on the path; the
+executed notebooks go to --work/before_outputs and --work/after_outputs, the committed
+files are not touched.
 The two series run one after the other on the same machine, so their ratio is the
 figure to compare; nothing else should run meanwhile. Prints each notebook's seconds at
 both commits, the totals and the ratio, and writes series.csv to --work.
@@ -23,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +41,14 @@ def worktree(rev: str, folder: Path) -> Path:
     return folder
 
 
+def drop_widget_state(notebook: Path) -> None:
+    """Remove the widget states an earlier run saved, as `make notebooks` does: a run that draws no widget
+    would otherwise keep them."""
+    saved = nbformat.read(notebook, as_version=4)
+    saved.metadata.pop("widgets", None)
+    nbformat.write(saved, notebook)
+
+
 def run_series(checkout: Path, outputs: Path) -> dict[str, float]:
     """Seconds of each numbered notebook of `checkout`, executed in order from an empty cache."""
     outputs.mkdir(parents=True, exist_ok=True)
@@ -45,6 +56,7 @@ def run_series(checkout: Path, outputs: Path) -> dict[str, float]:
     env.pop("XMLLIB_NOTEBOOK_SMOKE", None)
     seconds = {}
     for notebook in sorted((checkout / "notebooks").glob("[0-9]*.ipynb")):
+        drop_widget_state(notebook)
         began = time.monotonic()
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                         "--ExecutePreprocessor.timeout=-1", "--output-dir", str(outputs), notebook.name],
