@@ -3,7 +3,7 @@
     python tools/record_run.py RUN_DIR paper_recipe --command "python -m xmllib train ..." \
         --machine "2-core Intel Xeon Processor"
 
-Keeps its explanations.png as a 256-colour PNG (a fifth of the size, so that the package and
+Keeps its explanations.png as a 256-colour PNG (a third of the size, so that the package and
 notebook 06, which shows it, stay small) and writes run.json (the command, the machine, the training
 minutes and the test figures of `FIGURES`) to xmllib/course/recorded/NAME/.
 """
