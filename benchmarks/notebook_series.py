@@ -23,6 +23,8 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -32,13 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "01abb3b"
 
 
-def worktree(rev: str, folder: Path) -> Path:
-    """A fresh detached worktree of `rev` at `folder` (an older one there is replaced)."""
+@contextmanager
+def worktree(rev: str, folder: Path) -> Iterator[Path]:
+    """A fresh detached worktree of `rev` at `folder` (an older one there is replaced), removed afterwards."""
     if folder.exists():
-        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=True)
+        remove_worktree(folder)
     subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    return folder
+    try:
+        yield folder
+    finally:
+        remove_worktree(folder)
+
+
+def remove_worktree(folder: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=True)
 
 
 def drop_widget_state(notebook: Path) -> None:
@@ -78,15 +88,13 @@ def main() -> None:
           f"{platform.python_version()}", flush=True)
     times = {}
     for label, rev in (("before", args.before), ("after", args.after)):
-        checkout = worktree(rev, work / label)
-        times[label] = run_series(checkout, work / f"{label}_outputs")
+        with worktree(rev, work / label) as checkout:
+            times[label] = run_series(checkout, work / f"{label}_outputs")
     table = pd.DataFrame(times).rename_axis("notebook")
     table.loc["total"] = table.sum()
     table["ratio"] = table["before"] / table["after"]
     table.to_csv(work / "series.csv")
     print(table.round(1).to_string())
-    for label in times:
-        subprocess.run(["git", "worktree", "remove", "--force", str(work / label)], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

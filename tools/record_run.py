@@ -4,8 +4,9 @@
         --machine "2-core Intel Xeon Processor"
 
 Keeps its explanations.png as a 256-colour PNG (a third of the size, so that the package and
-notebook 06, which shows it, stay small) and writes run.json (the command, the machine, the training
-minutes and the test figures of `FIGURES`) to xmllib/course/recorded/NAME/.
+notebook 06, which shows it, stay small) and writes run.json (the command, the machine, the run's
+minutes from metrics.json, training and test together, and the test figures of `FIGURES`) to
+xmllib/course/recorded/NAME/.
 """
 
 from __future__ import annotations

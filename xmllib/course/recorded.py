@@ -1,10 +1,11 @@
 """Runs recorded for the notebooks: what a configuration too slow to train in a notebook gave on the demo data.
 
 A recorded run is a folder of `recorded/` in this package (so it travels to Colab and
-Binder with `pip install`): `run.json` (the command that trained it, the machine, its
-test figures) and `explanations.png` (its test images, heatmaps and the triangles'
-boxes, as `python -m xmllib train` drew them). `tools/record_run.py` writes one from a
-run folder; notebook 06 shows the paper's recipe through `recorded_run`.
+Binder with `pip install`): `run.json` (the command that trained it, the machine, the
+minutes the run took, training and test together, its test figures) and
+`explanations.png` (its test images, heatmaps and the triangles' boxes, as `python -m
+xmllib train` drew them). `tools/record_run.py` writes one from a run folder; notebook 06
+shows the paper's recipe through `recorded_run`.
 """
 
 from __future__ import annotations
