@@ -12,11 +12,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from xmllib.config import TRAINS, Config, PhaseConfig
+from xmllib.config import TRAINS, Config, PhaseConfig, resolve_device
 from xmllib.data import IndexDataset, make_loaders, read_index
 from xmllib.losses import Objective
 from xmllib.models import ExplainerClassifier, build_model
 from xmllib.optimizers import build_optimizer
+from xmllib.precision import memory_format
 
 
 def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
@@ -33,6 +34,13 @@ def model_from_config(config: Config, num_classes: int) -> ExplainerClassifier:
         std=config.norm_std,
         gate_norm=config.gate_norm,
     )
+
+
+def place_model(model: ExplainerClassifier, config: Config,
+                device: str | torch.device | None = None) -> ExplainerClassifier:
+    """`model` moved to `device` (default: the config's) in the memory layout the config asks for there."""
+    target = resolve_device(config.device if device is None else str(device))
+    return model.to(target).to(memory_format=memory_format(config.memory_format, target))
 
 
 def loaders_from_config(index: str | Path | pd.DataFrame, config: Config,

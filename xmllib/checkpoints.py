@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from xmllib.assembly import model_from_config
-from xmllib.config import Config, resolve_device
+from xmllib.assembly import model_from_config, place_model
+from xmllib.config import Config
 from xmllib.models import ExplainerClassifier
 
 
@@ -143,5 +143,4 @@ def load_model(path: str | Path,
     state = load_checkpoint(path)
     config = Config.from_dict(state["config"])
     model = model_from_state(state, config)
-    target = resolve_device(config.device if device is None else str(device))
-    return model.to(target).eval(), config, list(state["class_names"])
+    return place_model(model, config, device).eval(), config, list(state["class_names"])

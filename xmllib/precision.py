@@ -1,9 +1,15 @@
-"""Mixed precision: the dtype the forward pass runs in, by device.
+"""Mixed precision and memory layout: the dtype the forward pass runs in, and how the weights lie, by device.
 
 `--precision auto` (the default) runs a CUDA GPU's forward passes under autocast in
 bfloat16 where the GPU has it, else in float16 (with a gradient scaler), and everything
 else in float32: a CPU gains little from autocast, and the MPS backend is kept to float32.
 The losses are always computed in float32.
+
+`--memory-format auto` (the default) puts the weights in channels-last memory on a CUDA
+GPU, where cuDNN's convolutions are faster on it, and leaves them contiguous elsewhere;
+`channels_last` asks for it on any device (the tutorial preset does: oneDNN's
+convolutions of its small model are faster on it on a CPU, docs/benchmarks.md).
+Either layout gives the same model up to rounding.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -38,3 +45,12 @@ def autocast(precision: str, device: torch.device) -> AbstractContextManager:
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     """A gradient scaler, enabled for float16 only (bfloat16 and float32 have float32's range)."""
     return torch.amp.GradScaler(device.type, enabled=autocast_dtype(precision, device) == torch.float16)
+
+
+def memory_format(name: str, device: torch.device) -> torch.memory_format:
+    """The memory layout of the weights on `device` for the configured `name` (see the module's docstring)."""
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"unknown memory format {name!r}; choose one of {', '.join(MEMORY_FORMATS)}")
+    if name == "channels_last" or (name == "auto" and device.type == "cuda"):
+        return torch.channels_last
+    return torch.contiguous_format

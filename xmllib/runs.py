@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from xmllib import plots
-from xmllib.assembly import loaders_from_config, model_from_config, split_loader
+from xmllib.assembly import loaders_from_config, model_from_config, place_model, split_loader
 from xmllib.checkpoints import checkpoint_dict, load_model, save_checkpoint
 from xmllib.config import Config, resolve_device
 from xmllib.data import (
@@ -121,10 +121,8 @@ def train_run(
     model.check_input_size(config.image_size, config.image_size)
     model.check_batch_size(min(config.batch_size, len(loaders["train"].dataset)), config.image_size,
                            config.image_size)
+    place_model(model, config)
     device = resolve_device(config.device)
-    model.to(device)
-    if device.type == "cuda":  # cuDNN's convolutions are faster on channels-last tensors
-        model.to(memory_format=torch.channels_last)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir / "config.yaml")

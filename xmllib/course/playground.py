@@ -22,14 +22,14 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from xmllib.assembly import loaders_from_config, model_from_config
+from xmllib.assembly import loaders_from_config, model_from_config, place_model
 from xmllib.checkpoints import (
     CheckpointMismatch,
     checkpoint_dict,
     load_matching,
     save_checkpoint,
 )
-from xmllib.config import Config, preset, resolve_device
+from xmllib.config import Config, preset
 from xmllib.data import class_names, read_index
 from xmllib.losses import JointLoss, Objective, hybrid_explanation_loss, joint_loss
 from xmllib.models import ExplainerClassifier
@@ -90,7 +90,7 @@ def frozen_classifier(
         history = pd.DataFrame(state["history"])
     else:
         loaders = loaders_from_config(index, config, n_train=n_train)
-        history = train_phase(model.to(resolve_device(config.device)), config, 1, loaders, class_names=names)
+        history = train_phase(place_model(model, config), config, 1, loaders, class_names=names)
         save_checkpoint(cache_file, checkpoint_dict(config, names, model.cpu(), n_train=n_train,
                                                     history=history.to_dict("records")))
     set_trainable(model.cpu(), False)

@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config
+from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config, place_model
 from xmllib.checkpoints import CheckpointMismatch, checkpoint_dict, load_matching, model_from_state, save_checkpoint
-from xmllib.config import PER_PHASE, TRAINS, Config, ConfigError, preset, resolve_device
+from xmllib.config import PER_PHASE, TRAINS, Config, ConfigError, preset
 from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.data import PolygonSpec, generate_polygons
 from xmllib.evaluation.verdicts import kept_epoch, majority_share, phase_verdict
@@ -200,7 +200,7 @@ def _matching_state(path: Path, setup: NotebookConfig) -> dict[str, Any] | None:
 
 
 def _result_from_state(state: Mapping[str, Any], setup: NotebookConfig, path: Path) -> PhaseResult:
-    model = model_from_state(dict(state), setup.config).to(resolve_device(setup.config.device)).eval()
+    model = place_model(model_from_state(dict(state), setup.config), setup.config).eval()
     loaders = notebook_loaders(setup)
     return PhaseResult(
         phase=state["phase"], model=model, history=pd.DataFrame(state["history"]),
@@ -227,8 +227,7 @@ def _train(phase: int, setup: NotebookConfig, config: Config, previous: PhaseRes
     class_names = list(loaders["train"].dataset.classes)
     if previous is None:
         seed_everything(config.seed)
-        model = model_from_config(config, len(class_names))
-        model.to(resolve_device(config.device))
+        model = place_model(model_from_config(config, len(class_names)), config)
     else:
         model = previous.model
     batch = fixed_batch(loaders["val"].dataset)
