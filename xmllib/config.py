@@ -20,8 +20,8 @@ import yaml
 
 from xmllib.losses import EXPLANATION_LOSSES, WEAK_TERMS
 from xmllib.models.explainer import HEADS
+from xmllib.models.gates import GATINGS
 from xmllib.models.joint import CLASSIFIERS, GATE_NORMS
-from xmllib.models.resnet import GATINGS
 from xmllib.optimizers import OPTIMIZERS
 from xmllib.precision import MEMORY_FORMATS, PRECISIONS
 

@@ -8,7 +8,8 @@ them and says how many images it left out, so that undefined values are never
 silently counted as 0 or 1.
 
 Each metric states its reference, formula, inputs and whether higher or lower is
-better, in the manner of Quantus.
+better, in the manner of Quantus. scikit-learn is imported by the function that needs it:
+its import takes most of a second, which every import of the package would otherwise pay.
 """
 
 import warnings
@@ -16,7 +17,6 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 # Classification
@@ -104,6 +104,8 @@ def roc_auc_per_class(probs: Tensor, labels: Tensor) -> dict[int, float]:
     A problem whose labels hold only positives or only negatives has no ROC curve.
     Binary: {1: AUC}; K > 2: {k: one-vs-rest AUC of class k}.
     """
+    from sklearn.metrics import roc_auc_score
+
     return {
         k: roc_auc_score(is_class, score) if 0 < is_class.sum() < len(is_class) else float("nan")
         for k, is_class, score in one_vs_rest_problems(probs, labels)

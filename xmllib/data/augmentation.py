@@ -1,12 +1,15 @@
-"""Training-time augmentation of an image together with its masks (albumentations 2)."""
+"""Training-time augmentation of an image together with its masks (albumentations 2).
+
+albumentations (and OpenCV) are imported when a pipeline is made: their import takes
+half a second, which a run without augmentation (the tutorial preset) does not need.
+"""
 
 from __future__ import annotations
 
-import albumentations as A
-import cv2
+from typing import TYPE_CHECKING
 
-#: geometric transforms move masks with nearest neighbours and fill with 0, so binary masks stay binary
-_MASK_SAFE = {"mask_interpolation": cv2.INTER_NEAREST, "border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": 0}
+if TYPE_CHECKING:
+    import albumentations as A
 
 
 def make_augmentation(p: float, seed: int | None = None) -> A.Compose | None:
@@ -34,6 +37,11 @@ def make_augmentation(p: float, seed: int | None = None) -> A.Compose | None:
         raise ValueError(f"augmentation probability must be in [0, 1], got {p}")
     if p == 0.0:
         return None
+    import albumentations as A
+    import cv2
+
+    # geometric transforms move masks with nearest neighbours and fill with 0, so binary masks stay binary
+    mask_safe = {"mask_interpolation": cv2.INTER_NEAREST, "border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": 0}
     return A.Compose(
         [
             A.RandomRotate90(p=p),
@@ -43,9 +51,9 @@ def make_augmentation(p: float, seed: int | None = None) -> A.Compose | None:
             A.GaussNoise(std_range=(0.01, 0.05), p=p),
             A.OneOf([A.MotionBlur(blur_limit=(3, 7)), A.MedianBlur(blur_limit=3), A.Blur(blur_limit=3)], p=p),
             A.Affine(scale=(0.8, 1.2), translate_percent=(-0.0625, 0.0625), rotate=(-45, 45),
-                     interpolation=cv2.INTER_LINEAR, **_MASK_SAFE, p=p),
-            A.OneOf([A.OpticalDistortion(**_MASK_SAFE), A.GridDistortion(**_MASK_SAFE),
-                     A.ElasticTransform(alpha=50, sigma=5, **_MASK_SAFE)], p=p),
+                     interpolation=cv2.INTER_LINEAR, **mask_safe, p=p),
+            A.OneOf([A.OpticalDistortion(**mask_safe), A.GridDistortion(**mask_safe),
+                     A.ElasticTransform(alpha=50, sigma=5, **mask_safe)], p=p),
             A.OneOf([A.CLAHE(clip_limit=2), A.Sharpen(), A.Emboss(), A.RandomBrightnessContrast()], p=p),
             A.HueSaturationValue(p=p),
         ],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
@@ -15,6 +15,9 @@ from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 from .augmentation import make_augmentation
 from .index import SPLITS, DatasetError, class_names, read_index
 from .sampling import stratified_sample
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 #: a split is kept decoded in memory when its images, masks and distractor masks take at most this
 #: many bytes (the demo's 1500 training images of 64 px: 31 MB)

@@ -16,13 +16,14 @@ and perturbation is cumulative by construction (a perturbed patch keeps its valu
   patch shows the blurred pixels of its own region: this is the blur of the patch
   with its surroundings as context, which stays a real perturbation for 1 px
   patches (blurring a 1 px patch on its own would leave it unchanged).
+
+torchvision's blur is imported when a blur is asked for: its import takes a second or more.
 """
 
 import math
 
 import torch
 from torch import Tensor
-from torchvision.transforms.functional import gaussian_blur
 
 PERTURBATIONS = ("black", "blur", "gray", "uniform", "white")
 CONSTANT_FILLS = {"black": 0.0, "gray": 0.5, "white": 1.0}
@@ -45,6 +46,8 @@ def gaussian_blurred(images: Tensor, sigma: float) -> Tensor:
     Kernel size 2 * ceil(3 sigma) + 1, capped at 2 * side - 1 so that the reflected
     border fits the image.
     """
+    from torchvision.transforms.functional import gaussian_blur
+
     if sigma <= 0:
         raise ValueError(f"blur_sigma must be > 0 pixels, got {sigma}")
     radius = min(math.ceil(3 * sigma), min(images.shape[-2:]) - 1)

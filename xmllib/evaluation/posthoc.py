@@ -13,7 +13,9 @@ holds any other (the explainer's ConvTranspose2d, for one), `resolve_method` swa
 in DeepLift and says so. (Even with every layer supported, captum's LRP sees
 neither the gates' products nor residual additions, which are not modules.)
 
-Every method's output goes through `attribution_heatmap`, the same way.
+Every method's output goes through `attribution_heatmap`, the same way. captum is
+imported by the two functions that call it: its import takes most of a second, which
+every import of `xmllib.evaluation` would otherwise pay.
 """
 
 import warnings
@@ -21,21 +23,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from captum.attr import (
-    LRP,
-    Deconvolution,
-    DeepLift,
-    GuidedBackprop,
-    GuidedGradCam,
-    InputXGradient,
-    IntegratedGradients,
-    LayerGradCam,
-    Saliency,
-)
-from captum.attr._core.lrp import (
-    SUPPORTED_LAYERS_WITH_RULES,
-    SUPPORTED_NON_LINEAR_LAYERS,
-)
 from torch import Tensor, nn
 
 from xmllib.evaluation.aopc import random_order_heatmaps
@@ -111,6 +98,8 @@ def gradcam_layer(model: nn.Module) -> nn.Module:
 
 def lrp_unsupported_layers(model: nn.Module) -> list[str]:
     """Names of the layer types in `model` that captum's LRP has no rule for (empty: LRP applies)."""
+    from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
+
     supported = (*SUPPORTED_LAYERS_WITH_RULES, *SUPPORTED_NON_LINEAR_LAYERS)
     leaves = (module for module in model.modules() if not list(module.children()))
     return sorted({type(leaf).__name__ for leaf in leaves if type(leaf) not in supported})
@@ -140,6 +129,18 @@ def resolve_method(method: str, model: nn.Module) -> tuple[str, str | None]:
 def _attribute_chunk(method: str, model: nn.Module, images: Tensor, target: Tensor, layer: nn.Module,
                      batch_size: int) -> Tensor:
     """Raw attribution of `images` (one chunk) to `target` by a captum method, at image resolution."""
+    from captum.attr import (
+        LRP,
+        Deconvolution,
+        DeepLift,
+        GuidedBackprop,
+        GuidedGradCam,
+        InputXGradient,
+        IntegratedGradients,
+        LayerGradCam,
+        Saliency,
+    )
+
     f = LogitsOf(model)
     attributors: dict[str, Callable[[], Tensor]] = {
         "saliency": lambda: Saliency(f).attribute(images, target=target),

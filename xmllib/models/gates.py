@@ -8,11 +8,16 @@ output of each named module of any CNN is multiplied by the heatmap.
 import difflib
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xmllib.models.explainer import check_divisible_size
+
+#: where a ResNet is gated: after every residual block or after every stage (`resnet_gate_names`)
+Gating = Literal["block", "stage"]
+GATINGS = ("block", "stage")
 
 
 def gate(features: Tensor, heatmap: Tensor) -> Tensor:

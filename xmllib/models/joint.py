@@ -1,7 +1,9 @@
 """The joint model: Explainer and gated Classifier, fed with images in pixel space.
 
 method.md section 1; docs/design.md: the model normalises internally, so
-perturbations, post-hoc attributions and plots all work on [0, 1] pixels.
+perturbations, post-hoc attributions and plots all work on [0, 1] pixels. The ResNets
+(`xmllib.models.resnet`) are imported when one is built: torchvision's import takes
+a second or more, which every notebook kernel and command would otherwise pay.
 """
 
 import math
@@ -12,9 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from xmllib.models.explainer import Explainer, check_divisible_size
-from xmllib.models.gates import GatedClassifier
+from xmllib.models.gates import GATINGS, GatedClassifier, Gating
 from xmllib.models.modes import eval_mode
-from xmllib.models.resnet import GATINGS, Gating, resnet_classifier
 from xmllib.models.vgg import small_classifier, vgg_classifier
 
 #: "small" (ours): `small_classifier`, the tutorial preset's and the loss playground's, which trains in seconds on a CPU
@@ -155,6 +156,11 @@ def _size_recorder(sizes: dict[str, int], name: str) -> Callable[..., None]:
     return record
 
 
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights that cannot be had: no network for the download, or no such file."""
+
+
 def build_model(
     classifier: str,
     num_classes: int,
@@ -187,6 +193,8 @@ def build_model(
                              "or a ResNet")
         gated = vgg_classifier(num_classes) if classifier == "vgg" else small_classifier(num_classes)
     else:
+        from xmllib.models.resnet import resnet_classifier
+
         gated = resnet_classifier(classifier, num_classes, gates=gates, pretrained=pretrained)
     use_imagenet = pretrained is not False
     explainer = Explainer(explainer_width, init_bias, head)

@@ -15,11 +15,10 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from xmllib.models.gates import GatedClassifier
+from xmllib.models.gates import GATINGS, GatedClassifier, Gating
+from xmllib.models.joint import PretrainedWeightsError
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50"]
-Gating = Literal["block", "stage"]
-GATINGS = ("block", "stage")
 SIZE_DIVISOR = 32
 
 
@@ -128,10 +127,6 @@ def _architecture(name: str) -> tuple[type[nn.Module], list[int], type[torchvisi
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown ResNet {name!r}: choose one of {list(_ARCHITECTURES)}")
     return _ARCHITECTURES[name]
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained weights that cannot be had: no network for the download, or no such file."""
 
 
 def _pretrained_state_dict(name: str, pretrained: bool | str | Path) -> dict[str, Tensor]:

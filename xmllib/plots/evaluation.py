@@ -1,4 +1,8 @@
-"""Figures of the evaluation: ROC and precision-recall curves, and the paper's AOPC figure."""
+"""Figures of the evaluation: ROC and precision-recall curves, and the paper's AOPC figure.
+
+scikit-learn is imported by the function that needs it: its import takes most of a second,
+which every notebook kernel importing `xmllib.plots` would otherwise pay.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 from torch import Tensor
 
 from xmllib.evaluation.aopc import AOPC_COLUMNS
@@ -39,28 +41,21 @@ def roc_pr_curves(probs: Tensor, labels: Tensor, class_names: Sequence[str]) -> 
         raise ValueError(
             f"no ROC curve for class(es) {undefined}: labels hold only positives or only negatives"
         )
-    roc, pr = [], []
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    roc_ax, pr_ax = fig.subplots(1, 2)
     for k, is_class, score in one_vs_rest_problems(probs, labels):
         fpr, tpr, _ = roc_curve(is_class, score)
         precision, recall, _ = precision_recall_curve(is_class, score)
-        ap = average_precision_score(is_class, score)
-        roc_label = f"{class_names[k]} (AUC = {aucs[k]:.3f})"
-        roc.append(pd.DataFrame({"false positive rate": fpr, "true positive rate": tpr, "class": roc_label}))
-        pr_label = f"{class_names[k]} (AP = {ap:.3f})"
-        pr.append(pd.DataFrame({"recall": recall, "precision": precision, "class": pr_label}))
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    roc_ax, pr_ax = fig.subplots(1, 2)
-    sns.lineplot(
-        data=pd.concat(roc), x="false positive rate", y="true positive rate", hue="class",
-        estimator=None, sort=False, ax=roc_ax,
-    )
+        roc_ax.plot(fpr, tpr, label=f"{class_names[k]} (AUC = {aucs[k]:.3f})")
+        pr_ax.plot(recall, precision, drawstyle="steps-post",
+                   label=f"{class_names[k]} (AP = {average_precision_score(is_class, score):.3f})")
     roc_ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
-    sns.lineplot(
-        data=pd.concat(pr), x="recall", y="precision", hue="class",
-        estimator=None, sort=False, drawstyle="steps-post", ax=pr_ax,
-    )
-    roc_ax.set(title="ROC", xlim=(0, 1), ylim=(0, 1.02))
-    pr_ax.set(title="precision-recall", xlim=(0, 1), ylim=(0, 1.02))
+    roc_ax.set(title="ROC", xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
+    pr_ax.set(title="precision-recall", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    for ax in (roc_ax, pr_ax):
+        ax.legend(title="class")
     return fig
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -58,6 +57,7 @@ TRAINING_PANELS = {
     "expl_loss": "explanation loss",
     "accuracy": "accuracy",
 }
+SPLIT_COLOURS = {"train": "tab:blue", "val": "tab:orange"}
 #: the y axis of each panel: what its numbers are
 Y_LABELS = {"loss": "loss (mean per image)", "clf_loss": "cross-entropy", "expl_loss": "explanation loss",
             "accuracy": "share of images right"}
@@ -81,14 +81,11 @@ def training_curves(history: pd.DataFrame) -> Figure:
     ends = np.r_[starts[1:], len(phases)]
     fig = Figure(figsize=(10, 6.5), layout="constrained")
     for i, (ax, (key, title)) in enumerate(zip(fig.subplots(2, 2).flat, TRAINING_PANELS.items())):
-        curves = pd.DataFrame(
-            {
-                "epoch": running_epoch,
-                "train": history[f"train_{key}"].to_numpy(),
-                "val": history[f"val_{key}"].to_numpy(),
-            }
-        ).melt(id_vars="epoch", var_name="split", value_name=key)
-        sns.lineplot(data=curves, x="epoch", y=key, hue="split", marker="o", ax=ax, legend=i == 0)
+        for split, colour in SPLIT_COLOURS.items():
+            ax.plot(running_epoch, history[f"{split}_{key}"].to_numpy(), marker="o", markersize=4, color=colour,
+                    label=split)
+        if i == 0:
+            ax.legend(title="split")
         bottom, top = ax.get_ylim()
         ax.set_ylim(bottom, top + 0.12 * (top - bottom))  # headroom for the phase labels
         for start in starts[1:]:
@@ -132,7 +129,7 @@ def phase_curves(history: pd.DataFrame | None, phase: int, start: Mapping[str, f
     fig = Figure(figsize=(12, 2.9), layout="constrained")
     axes = dict(zip(TRAINING_PANELS, fig.subplots(1, len(TRAINING_PANELS))))
     for key, ax in axes.items():
-        for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
+        for split, colour in SPLIT_COLOURS.items():
             ax.plot(rows.index, rows[f"{split}_{key}"], marker="o", markersize=3, color=colour, label=split)
         ax.set(title=TRAINING_PANELS[key], xlabel=f"epoch of phase {phase}", ylabel=Y_LABELS[key])
         ax.xaxis.get_major_locator().set_params(integer=True)
