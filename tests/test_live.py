@@ -15,7 +15,7 @@ from xmllib.course import live
 from xmllib.course.live import HeatmapFrames, LiveTraining, ProgressBar, rule_of_thumb_report
 from xmllib.data import make_loaders
 from xmllib.models import build_model
-from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
+from xmllib.plots import FrameGrid, explanation_grid, figure_png, frame_grid, heatmap_animation, phase_curves
 from xmllib.plots.training import RULES_OF_THUMB, rule_of_thumb_epoch
 from xmllib.training import train_phase
 
@@ -164,6 +164,34 @@ def test_frame_grid_titles_the_frame_with_its_epoch():
     assert frame_grid(small_batch(), frames, phase=2)._suptitle.get_text() == "phase 2, after epoch 4"
     with pytest.raises(ValueError, match="no frames"):
         frame_grid(small_batch(), HeatmapFrames())
+
+
+def drawn(figure: Figure) -> dict[str, list]:
+    """What an explanation grid shows: its images' data, its titles with their colours, the figure's title."""
+    images = [np.asarray(image.get_array()) for ax in figure.axes for image in ax.get_images()]
+    titles = [(ax.get_title(), ax.title.get_color()) for ax in figure.axes]
+    suptitle = figure._suptitle.get_text() if figure._suptitle is not None else None
+    return {"images": images, "titles": titles, "suptitle": [suptitle]}
+
+
+def test_a_frame_grid_moved_to_a_frame_shows_what_a_new_grid_of_that_frame_shows():
+    batch = small_batch(3)
+    frames = HeatmapFrames()
+    for epoch, seed in ((0, 0), (1, 1), (2, 2)):
+        frames.add(epoch, shared_model(seed), batch["image"])
+    frames.predictions[1] = 1 - batch["label"]  # wrong predictions, shown in red
+    grid = FrameGrid(batch, frames, ["a", "b"], phase=3)
+    for index in (1, 0, -1):
+        expected = explanation_grid(batch["image"], frames.heatmaps[index], batch["mask"], batch["label"],
+                                    frames.predictions[index], ["a", "b"])
+        expected.suptitle(f"phase 3, after epoch {frames.epochs[index]}" if frames.epochs[index] else "before phase 3")
+        actual, wanted = drawn(grid.show(index)), drawn(expected)
+        assert actual["titles"] == wanted["titles"] and actual["suptitle"] == wanted["suptitle"]
+        assert len(actual["images"]) == len(wanted["images"]) == 3 * 4  # image, heatmap, overlay (image and map)
+        for got, want in zip(actual["images"], wanted["images"]):
+            np.testing.assert_array_equal(got, want)
+    assert [colour for _, colour in drawn(grid.show(1))["titles"] if colour == "red"] == ["red"] * 3
+    assert figure_png(grid.show()).data.startswith(b"\x89PNG")
 
 
 def test_figure_png_has_the_size_of_its_dpi():

@@ -2,7 +2,7 @@
 
 - `LiveTraining` (a `xmllib.training.Callback`): after every epoch it redraws the
   phase's loss and accuracy curves (`xmllib.plots.phase_curves`, with the authors' rule
-  of thumb) and the heatmaps of a fixed batch (`xmllib.plots.frame_grid`), in place,
+  of thumb) and the heatmaps of a fixed batch (`xmllib.plots.FrameGrid`), in place,
   through IPython display handles; it keeps the fixed batch's heatmaps of every epoch
   (`HeatmapFrames`), which `xmllib.plots.heatmap_animation` turns into a GIF.
 - `ProgressBar`: a text bar over the epochs of a phase.
@@ -36,8 +36,8 @@ from xmllib.models import ExplainerClassifier
 from xmllib.plots import (
     NOTEBOOK_DPI,
     TRAINING_PANELS,
+    FrameGrid,
     figure_png,
-    frame_grid,
     heatmap_animation,
     phase_curves,
 )
@@ -131,6 +131,7 @@ class LiveTraining(Callback):
         self.history: pd.DataFrame | None = None
         self.frames = HeatmapFrames()
         self.frames.add(0, model, batch["image"])
+        self._grid: FrameGrid | None = None
         self._handles: list[DisplayHandle] = []
         self.draw()
 
@@ -146,7 +147,9 @@ class LiveTraining(Callback):
         """What is drawn now: the curves (None until there is a point to plot) and the heatmap grid."""
         has_rows = self.history is not None and (self.history["phase"] == self.phase).any()
         curves = phase_curves(self.history, self.phase, self.start) if has_rows or self.start is not None else None
-        return curves, frame_grid(self.batch, self.frames, self.class_names, self.phase)
+        if self._grid is None:
+            self._grid = FrameGrid(self.batch, self.frames, self.class_names, self.phase)
+        return curves, self._grid.show()
 
     def draw(self) -> None:
         """Show the current figures (nothing when show is False)."""

@@ -17,6 +17,7 @@ from xmllib.plots.drawing import (
 )
 from xmllib.plots.evaluation import aopc_grid, aopc_selection, roc_pr_curves
 from xmllib.plots.explanations import (
+    FrameGrid,
     explanation_grid,
     frame_grid,
     heatmap_animation,
@@ -29,6 +30,7 @@ from xmllib.plots.explanations import (
 from xmllib.plots.training import TRAINING_PANELS, phase_curves, training_curves
 
 __all__ = [
+    "FrameGrid",
     "HEATMAP_CMAP",
     "NOTEBOOK_DPI",
     "OUTLINE_COLOUR",
