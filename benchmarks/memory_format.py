@@ -79,9 +79,9 @@ def main() -> None:
             elapsed = timers[layout][measure]()
             if round_number >= 2:
                 times.append(elapsed)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads; preset {args.preset}, classifier {config.classifier}, {config.image_size} px, batch "
-          f"{config.batch_size}, median of {args.rounds} rounds")
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; preset {args.preset}, classifier {config.classifier}, "
+          f"{config.image_size} px, batch {config.batch_size}, median of {args.rounds} rounds")
     print(f"{'measure':>8} {'contiguous img/s':>17} {'channels-last img/s':>20} {'ratio':>6}")
     for measure in ("train", "eval"):
         rates = [config.batch_size / statistics.median(seconds[layout, measure]) for layout in LAYOUTS]

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
@@ -45,6 +47,20 @@ def worktree(rev: str, folder: Path) -> Iterator[Path]:
         yield folder
     finally:
         remove_worktree(folder)
+
+
+def missing_requirements(checkout: Path) -> list[str]:
+    """The runtime dependencies of `checkout`'s pyproject.toml that this environment lacks (an older commit may
+    need one that the current one dropped)."""
+    listed = re.search(r"^dependencies = \[(.*?)^\]", (checkout / "pyproject.toml").read_text(), re.S | re.M).group(1)
+    names = re.findall(r'^\s*"([A-Za-z0-9_.-]+)', listed, re.M)
+    missing = []
+    for name in names:
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
 
 
 def remove_worktree(folder: Path) -> None:
@@ -89,6 +105,10 @@ def main() -> None:
     times = {}
     for label, rev in (("before", args.before), ("after", args.after)):
         with worktree(rev, work / label) as checkout:
+            missing = missing_requirements(checkout)
+            if missing:
+                sys.exit(f"{rev} needs {', '.join(missing)}, which this environment lacks: "
+                         f"pip install {' '.join(missing)}, then run again")
             times[label] = run_series(checkout, work / f"{label}_outputs")
     table = pd.DataFrame(times).rename_axis("notebook")
     table.loc["total"] = table.sum()
