@@ -18,7 +18,7 @@ import platform
 
 import torch
 
-from xmllib.assembly import model_from_config
+from xmllib.assembly import model_from_config, place_model
 from xmllib.config import PRESETS, Config
 from xmllib.data import make_loaders, read_index
 from xmllib.training import seed_everything, train
@@ -31,7 +31,7 @@ def epoch_seconds(index, config: Config, in_memory: bool) -> dict[str, float]:
     seed_everything(config.seed)
     loaders = make_loaders(index, config.image_size, config.batch_size, config.aug_prob, config.seed,
                            in_memory=in_memory)
-    model = model_from_config(config, len(loaders["train"].dataset.classes))
+    model = place_model(model_from_config(config, len(loaders["train"].dataset.classes)), config)
     short = config.replace(epochs=(2, 1, 1), min_steps=(0, 0, 0))
     history = train(model, short, loaders, class_names=loaders["train"].dataset.classes)
     seconds = history["seconds"].tolist()

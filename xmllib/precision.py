@@ -7,8 +7,8 @@ The losses are always computed in float32.
 
 `--memory-format auto` (the default) puts the weights in channels-last memory on a CUDA
 GPU, where cuDNN's convolutions are faster on it, and leaves them contiguous elsewhere;
-`channels_last` asks for it on any device (the tutorial preset does: oneDNN's
-convolutions of its small model are faster on it on a CPU, docs/benchmarks.md).
+`channels_last` asks for it on any device (on a 2-core CPU the tutorial model's
+training steps and evaluation are faster on it, docs/benchmarks.md).
 Either layout gives the same model up to rounding.
 """
 
