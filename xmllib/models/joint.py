@@ -156,7 +156,6 @@ def _size_recorder(sizes: dict[str, int], name: str) -> Callable[..., None]:
     return record
 
 
-
 class PretrainedWeightsError(RuntimeError):
     """Pretrained weights that cannot be had: no network for the download, or no such file."""
 
