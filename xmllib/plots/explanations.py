@@ -229,7 +229,8 @@ class FrameGrid:
                  phase: int | None = None) -> None:
         if not frames.epochs:
             raise ValueError("no frames recorded yet")
-        self.batch, self.frames, self.class_names, self.phase = batch, frames, class_names, phase
+        self.frames, self.class_names, self.phase = frames, class_names, phase
+        self.labels = _optional_ints(batch.get("label"), len(batch["image"]))
         self.panels = _explanation_panels(batch["image"], frames.heatmaps[-1], batch.get("mask"), batch.get("label"),
                                           frames.predictions[-1], class_names, ncols=8)
         self.title = self.panels.figure.suptitle(_frame_title(frames.epochs[-1], phase))
@@ -238,13 +239,12 @@ class FrameGrid:
 
     def show(self, index: int = -1) -> Figure:
         """The figure at frame `index` of the frames (default: the last recorded), as `frame_grid` draws it."""
-        labels = _optional_ints(self.batch.get("label"), len(self.panels.titles))
-        predictions = _optional_ints(self.frames.predictions[index], len(self.panels.titles))
+        predictions = _optional_ints(self.frames.predictions[index], len(self.labels))
         for i, heatmap in enumerate(self.frames.heatmaps[index]):
             values = plane(heatmap, "heatmap")
             self.panels.heatmaps[i].set_data(values)
             self.panels.overlays[i].set_data(values)
-            text, colour = _sample_title(labels[i], predictions[i], self.class_names)
+            text, colour = _sample_title(self.labels[i], predictions[i], self.class_names)
             self.panels.titles[i].set_text(text)
             self.panels.titles[i].set_color(colour)
         self.title.set_text(_frame_title(self.frames.epochs[index], self.phase))
