@@ -7,10 +7,11 @@ The losses are always computed in float32.
 
 `--memory-format auto` (the default) puts the weights in channels-last memory on a CUDA
 GPU, where cuDNN's convolutions are faster on it, and leaves them contiguous elsewhere;
-`channels_last` asks for it on any device (on a 2-core CPU the tutorial model's
-training steps and evaluation are faster on it, docs/benchmarks.md).
+`channels_last` asks for it on any device: the tutorial preset does, since on a 2-core CPU
+its model's training steps and evaluation are faster on it (docs/benchmarks.md).
 Either layout gives the same model up to rounding, and rounding can decide a training run
-whose outcome is on an edge (docs/recipe.md: seed 3 of the demo).
+whose outcome is on an edge (docs/recipe.md: seed 3 of the demo under the preset before
+2026-12-03's fifth session).
 """
 
 from __future__ import annotations
