@@ -1,9 +1,10 @@
 """Seconds a `tutorial` training takes, before and after the speed work, as a ratio on this machine.
 
 "before" is the `tutorial` preset of 2026-12-01: a ResNet-18 classifier, the whole train
-split measured after every epoch, every image decoded from its PNG at every read. "after"
-is today's preset: the small gated CNN (`classifier="small"`), a fixed sample of the train
-split measured (`train_stats_images`), the images decoded once into memory. Each trains
+split measured after every epoch, every image decoded from its PNG at every read, contiguous
+weights on a CPU. "after" is today's preset: the small gated CNN (`classifier="small"`), a
+fixed sample of the train split measured (`train_stats_images`), the images decoded once into
+memory, channels-last weights. Each trains
 one epoch of each phase on the same data (two of phase 1: the first decodes the images,
 the second reads them from memory); the demo's time is estimated from these epochs and
 each preset's own schedule (its epochs and min_steps). Run it with nothing else on the machine:
@@ -23,7 +24,8 @@ from xmllib.config import PRESETS, Config
 from xmllib.data import make_loaders, read_index
 from xmllib.training import seed_everything, train
 
-BEFORE = PRESETS["tutorial"].replace(train_stats_images=0, classifier="resnet18", alpha=(1.0, 0.25, 0.6))
+BEFORE = PRESETS["tutorial"].replace(train_stats_images=0, classifier="resnet18", alpha=(1.0, 0.25, 0.6),
+                                     lr_expl=(0.0, 3e-3, 3e-3), memory_format="auto")
 
 
 def epoch_seconds(index, config: Config, in_memory: bool) -> dict[str, float]:
