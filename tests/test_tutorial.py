@@ -23,13 +23,16 @@ from xmllib.course.tutorial import (
     notebook_config,
     notebook_dataset,
     phase_checkpoint,
+    phase_start,
     phase_values,
     retrain_phase,
     retrain_problem,
 )
 from xmllib.course.widgets import aopc_selectors, retrain_controls
-from xmllib.data import IndexDataset, PolygonSpec
+from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config
+from xmllib.data import IndexDataset, PolygonSpec, measured_sample, unaugmented
 from xmllib.plots import aopc_selection, shrunk_png
+from xmllib.training import measure_split
 
 TINY_SPEC = PolygonSpec(n_train=16, n_val=8, n_test=8, image_size=32, radius=(4.0, 7.0),
                         objects_per_image=(1, 3), line_width=1)
@@ -106,6 +109,20 @@ def test_fixed_batch_takes_the_first_images_of_each_class(tiny_index):
     assert batch["label"].tolist() == [0, 0, 1, 1]
     torch.testing.assert_close(batch["image"], torch.stack([item["image"] for item in expected]))
     torch.testing.assert_close(batch["mask"], torch.stack([item["mask"] for item in expected]))
+
+
+def test_phase_start_measures_the_train_sample_the_epochs_measure(tiny_index, tiny_config):
+    config = tiny_config.replace(train_stats_images=6)
+    loaders = loaders_from_config(tiny_index, config)
+    model = model_from_config(config, 2)
+    start = phase_start(model, config, 1, loaders)
+    objective = objective_from_config(config, config.phase(1))
+    sample = measured_sample(loaders["train"], 6, config.seed)
+    assert len(sample.dataset) == 6 < len(loaders["train"].dataset)
+    on_sample = measure_split(model, sample, objective)
+    assert {key: start[f"train_{key}"] for key in on_sample} == pytest.approx(on_sample)
+    assert start["train_loss"] != pytest.approx(measure_split(model, unaugmented(loaders["train"]), objective)["loss"])
+    assert start["val_loss"] == pytest.approx(measure_split(model, loaders["val"], objective)["loss"])
 
 
 def test_phase_values_change_one_phase_only():

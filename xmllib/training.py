@@ -294,6 +294,13 @@ def _train_and_measure(run: PhaseRun, train_loader: DataLoader, measured: Mappin
     return row
 
 
+def measured_splits(loaders: Mapping[str, DataLoader], config: Config) -> dict[str, DataLoader]:
+    """What the per-epoch statistics measure: the seeded `train_stats_images` sample of the train split
+    (unaugmented) and the whole val split."""
+    return {"train": measured_sample(loaders["train"], config.train_stats_images, config.seed),
+            "val": loaders["val"]}
+
+
 def train_phase(
     model: ExplainerClassifier,
     config: Config,
@@ -328,8 +335,7 @@ def train_phase(
         scheduler.load_state_dict(resume_state["scheduler"])
         stopper.load_state_dict(resume_state["early_stopping"])
         start = resume_state["epoch"] + 1
-    measured = {"train": measured_sample(loaders["train"], config.train_stats_images, config.seed),
-                "val": loaders["val"]}
+    measured = measured_splits(loaders, config)
     epoch = start
     try:
         for epoch in range(start, phase.epochs_for(len(loaders["train"])) + 1):

@@ -40,7 +40,7 @@ from xmllib.data import PolygonSpec, generate_polygons
 from xmllib.evaluation.verdicts import kept_epoch, majority_share, phase_verdict
 from xmllib.models import ExplainerClassifier
 from xmllib.plots import figure_png, frame_grid, heatmap_animation, phase_curves
-from xmllib.training import measure_split, seed_everything, train_phase
+from xmllib.training import measure_split, measured_splits, seed_everything, train_phase
 
 CACHE_DIR = Path("cache")
 """Relative to the working directory: notebooks/cache/ when a notebook runs from notebooks/."""
@@ -109,10 +109,11 @@ def fixed_batch(dataset: Dataset, n: int = FIXED_BATCH_SIZE) -> dict[str, Tensor
 
 def phase_start(model: ExplainerClassifier, config: Config, phase: int,
                 loaders: Mapping[str, DataLoader]) -> dict[str, float]:
-    """Losses and accuracy on train and val before `phase` trains: epoch 0 of its curves."""
+    """Losses and accuracy on train and val before `phase` trains: epoch 0 of its curves, measured on the
+    images its epochs are measured on (`measured_splits`)."""
     objective = objective_from_config(config, config.phase(phase))
-    return {f"{split}_{key}": value for split in ("train", "val")
-            for key, value in measure_split(model, loaders[split], objective, config.precision).items()}
+    return {f"{split}_{key}": value for split, loader in measured_splits(loaders, config).items()
+            for key, value in measure_split(model, loader, objective, config.precision).items()}
 
 
 @dataclass
