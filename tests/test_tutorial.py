@@ -12,6 +12,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
+from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config
 from xmllib.checkpoints import load_model
 from xmllib.config import ConfigError, preset
 from xmllib.course import live, tutorial
@@ -29,7 +30,6 @@ from xmllib.course.tutorial import (
     retrain_problem,
 )
 from xmllib.course.widgets import aopc_selectors, retrain_controls
-from xmllib.assembly import loaders_from_config, model_from_config, objective_from_config
 from xmllib.data import IndexDataset, PolygonSpec, measured_sample, unaugmented
 from xmllib.plots import aopc_selection, shrunk_png
 from xmllib.training import measure_split
