@@ -30,7 +30,7 @@ from xmllib.course.tutorial import (
     retrain_problem,
 )
 from xmllib.course.widgets import aopc_selectors, retrain_controls
-from xmllib.data import IndexDataset, PolygonSpec, measured_sample, unaugmented
+from xmllib.data import IndexDataset, PolygonSpec, measured_sample
 from xmllib.plots import aopc_selection, shrunk_png
 from xmllib.training import measure_split
 
@@ -111,17 +111,23 @@ def test_fixed_batch_takes_the_first_images_of_each_class(tiny_index):
     torch.testing.assert_close(batch["mask"], torch.stack([item["mask"] for item in expected]))
 
 
-def test_phase_start_measures_the_train_sample_the_epochs_measure(tiny_index, tiny_config):
+def test_phase_start_measures_the_train_sample_the_epochs_measure(tiny_index, tiny_config, monkeypatch):
     config = tiny_config.replace(train_stats_images=6)
     loaders = loaders_from_config(tiny_index, config)
+    torch.manual_seed(0)
     model = model_from_config(config, 2)
+    measured_sizes = []
+
+    def recording(model, loader, *args):
+        measured_sizes.append(len(loader.dataset))
+        return measure_split(model, loader, *args)
+
+    monkeypatch.setattr(tutorial, "measure_split", recording)
     start = phase_start(model, config, 1, loaders)
+    assert measured_sizes == [6, len(loaders["val"].dataset)] and 6 < len(loaders["train"].dataset)
     objective = objective_from_config(config, config.phase(1))
-    sample = measured_sample(loaders["train"], 6, config.seed)
-    assert len(sample.dataset) == 6 < len(loaders["train"].dataset)
-    on_sample = measure_split(model, sample, objective)
+    on_sample = measure_split(model, measured_sample(loaders["train"], 6, config.seed), objective)
     assert {key: start[f"train_{key}"] for key in on_sample} == pytest.approx(on_sample)
-    assert start["train_loss"] != pytest.approx(measure_split(model, unaugmented(loaders["train"]), objective)["loss"])
     assert start["val_loss"] == pytest.approx(measure_split(model, loaders["val"], objective)["loss"])
 
 
